@@ -1,0 +1,120 @@
+// Chunkwise form of the mLSTM cell (spec: "Chunkwise form"). Math only; the CPU schedule is in
+// schedules/chunkwise_cpu.cpp.
+//
+// Buffers: q, k (dqk, t, bh), v (dv, t, bh), gates (t, bh), C (dv, dqk, bh), n (dqk, bh), m (bh).
+// Positions are (tau, c): token tau of chunk c, t = c * L + tau. A last chunk shorter than L is exact: positions past
+// S read input gate log_zero() and log forget gate 0 (a closed input gate, an open forget gate), so they add nothing
+// to C or n, leave m unchanged, and their outputs are never stored.
+#pragma once
+
+#include "mlstm_math.h"
+
+namespace hmlstm {
+
+struct ChunkwiseInputs {
+    Func q, k, v, igate, fgate;
+    Func c_initial, n_initial, m_initial;
+    Expr seq_len, dhqk, dhv, eps, norm_val, stabilize_correctly;
+    int chunk = 64;
+};
+
+struct ChunkwiseFuncs {
+    Var tau{"tau"}, sigma{"sigma"}, c{"c"}, bh{"bh"}, dqk{"dqk"}, dv{"dv"}, t{"t"}, kk{"kk"};
+    // gates, per chunk
+    Func log_fgate{"log_fgate"}, igate{"igate"};
+    Func cum_log_fgate{"cum_log_fgate"};  // (sigma, tau): sum_{l=sigma+1..tau} lf_l within the chunk
+    Func b{"b"}, a{"a"}, a_max{"a_max"};
+    // inter-chunk state recurrence; index kk is the state before chunk kk (kk = 0 the initial state)
+    Func m_state{"m_state"}, state_decay{"state_decay"}, state_weight{"state_weight"};
+    Func k_chunk{"k_chunk"}, v_chunk{"v_chunk"}, q_chunk{"q_chunk"}, k_transposed{"k_transposed"};
+    Func k_weighted{"k_weighted"}, c_delta{"c_delta"}, n_delta{"n_delta"};
+    Func c_state{"c_state"}, n_state{"n_state"};
+    // outputs of each chunk
+    Func intra_log_weight{"intra_log_weight"}, intra_max{"intra_max"}, m_out{"m_out"};
+    Func q_inter{"q_inter"};  // qbar of the spec
+    Func scores{"scores"}, intra_weight{"intra_weight"};
+    Func h_num{"h_num"}, h_den_dot{"h_den_dot"}, h_chunk{"h_chunk"}, h{"h"};
+    Func c_last{"c_last"}, n_last{"n_last"}, m_last{"m_last"};
+    RDom r_tau, r_sigma, r_chunk, r_dqk;
+};
+
+inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in) {
+    ChunkwiseFuncs f;
+    Var tau = f.tau, sigma = f.sigma, c = f.c, bh = f.bh, dqk = f.dqk, dv = f.dv, t = f.t, kk = f.kk;
+    const int L = in.chunk;
+    Expr S = in.seq_len;
+    Expr num_chunks = (S + L - 1) / L;
+    Expr scale = query_scale(in.dhqk);
+
+    auto token = [&](const Expr &pos) { return c * L + pos; };
+    auto clamped = [&](const Expr &pos) { return Halide::min(token(pos), S - 1); };
+
+    f.log_fgate(tau, c, bh) = Halide::select(token(tau) < S, log_sigmoid(in.fgate(clamped(tau), bh)), 0.0f);
+    f.igate(tau, c, bh) = Halide::select(token(tau) < S, in.igate(clamped(tau), bh), log_zero());
+    f.q_chunk(dqk, tau, c, bh) = Halide::select(token(tau) < S, widen(in.q(dqk, clamped(tau), bh)), 0.0f);
+    f.k_chunk(dqk, tau, c, bh) = Halide::select(token(tau) < S, widen(in.k(dqk, clamped(tau), bh)), 0.0f);
+    f.k_transposed(sigma, dqk, c, bh) = f.k_chunk(dqk, sigma, c, bh);
+    f.v_chunk(dv, tau, c, bh) = Halide::select(token(tau) < S, widen(in.v(dv, clamped(tau), bh)), 0.0f);
+
+    // Cumulative log forget gates, summed per column of the lower triangle: every b, a and logD comes from this
+    // one matrix, each entry a sum of only its own terms (no difference of two large sums).
+    f.r_tau = RDom(1, L - 1, "r_tau");
+    f.cum_log_fgate(sigma, tau, c, bh) = 0.0f;
+    f.cum_log_fgate(sigma, f.r_tau, c, bh) = Halide::select(
+        sigma < f.r_tau, f.cum_log_fgate(sigma, f.r_tau - 1, c, bh) + f.log_fgate(f.r_tau, c, bh), 0.0f);
+    f.b(tau, c, bh) = f.log_fgate(0, c, bh) + f.cum_log_fgate(0, tau, c, bh);
+    f.a(sigma, c, bh) = f.cum_log_fgate(sigma, L - 1, c, bh) + f.igate(sigma, c, bh);
+    f.r_sigma = RDom(0, L, "r_sigma");
+    f.a_max(c, bh) = Halide::maximum(f.a(f.r_sigma, c, bh));
+
+    // Inter-chunk recurrence of the stabilizer (serial over chunks, gates only).
+    f.r_chunk = RDom(0, num_chunks, "r_chunk");
+    Expr rc = f.r_chunk;
+    f.m_state(kk, bh) = in.m_initial(bh);
+    f.m_state(rc + 1, bh) = gate_step(f.b(L - 1, rc, bh), f.m_state(rc, bh), f.a_max(rc, bh)).m_new;
+    f.state_decay(c, bh) = gate_step(f.b(L - 1, c, bh), f.m_state(c, bh), f.a_max(c, bh)).decay;
+    f.state_weight(sigma, c, bh) = Halide::exp(f.a(sigma, c, bh) - f.m_state(c + 1, bh));
+
+    // Each chunk's contribution K^T diag(w) V and K^T w, then the serial state scan.
+    f.k_weighted(dqk, sigma, c, bh) = f.k_chunk(dqk, sigma, c, bh) * f.state_weight(sigma, c, bh);
+    f.c_delta(dv, dqk, c, bh) = 0.0f;
+    f.c_delta(dv, dqk, c, bh) += f.k_weighted(dqk, f.r_sigma, c, bh) * f.v_chunk(dv, f.r_sigma, c, bh);
+    f.n_delta(dqk, c, bh) = 0.0f;
+    f.n_delta(dqk, c, bh) += f.k_weighted(dqk, f.r_sigma, c, bh);
+    f.c_state(dv, dqk, kk, bh) = in.c_initial(dv, dqk, bh);
+    f.c_state(dv, dqk, rc + 1, bh) =
+        f.state_decay(rc, bh) * f.c_state(dv, dqk, rc, bh) + f.c_delta(dv, dqk, rc, bh);
+    f.n_state(dqk, kk, bh) = in.n_initial(dqk, bh);
+    f.n_state(dqk, rc + 1, bh) = f.state_decay(rc, bh) * f.n_state(dqk, rc, bh) + f.n_delta(dqk, rc, bh);
+
+    // Outputs of chunk c from the state before it and the chunk's own tokens.
+    f.intra_log_weight(sigma, tau, c, bh) = Halide::select(
+        sigma <= tau, f.cum_log_fgate(sigma, tau, c, bh) + f.igate(sigma, c, bh), log_zero());
+    f.intra_max(tau, c, bh) = Halide::maximum(f.intra_log_weight(f.r_sigma, tau, c, bh));
+    f.m_out(tau, c, bh) = Halide::max(f.b(tau, c, bh) + f.m_state(c, bh), f.intra_max(tau, c, bh));
+    f.q_inter(dqk, tau, c, bh) =
+        f.q_chunk(dqk, tau, c, bh) * (scale * Halide::exp(f.b(tau, c, bh) + f.m_state(c, bh) - f.m_out(tau, c, bh)));
+
+    f.r_dqk = RDom(0, in.dhqk, "r_dqk");
+    f.scores(sigma, tau, c, bh) = 0.0f;
+    f.scores(sigma, tau, c, bh) += f.q_chunk(f.r_dqk, tau, c, bh) * f.k_transposed(sigma, f.r_dqk, c, bh);
+    f.intra_weight(sigma, tau, c, bh) =
+        f.scores(sigma, tau, c, bh) * (scale * Halide::exp(f.intra_log_weight(sigma, tau, c, bh) - f.m_out(tau, c, bh)));
+
+    f.h_num(dv, tau, c, bh) = 0.0f;
+    f.h_num(dv, tau, c, bh) += f.q_inter(f.r_dqk, tau, c, bh) * f.c_state(dv, f.r_dqk, c, bh);
+    f.h_num(dv, tau, c, bh) += f.intra_weight(f.r_sigma, tau, c, bh) * f.v_chunk(dv, f.r_sigma, c, bh);
+    f.h_den_dot(tau, c, bh) = 0.0f;
+    f.h_den_dot(tau, c, bh) += f.q_inter(f.r_dqk, tau, c, bh) * f.n_state(f.r_dqk, c, bh);
+    f.h_den_dot(tau, c, bh) += f.intra_weight(f.r_sigma, tau, c, bh);
+    Expr floor = Halide::select(in.stabilize_correctly, in.norm_val * Halide::exp(-f.m_out(tau, c, bh)), in.norm_val);
+    f.h_chunk(dv, tau, c, bh) = f.h_num(dv, tau, c, bh) / normalizer(f.h_den_dot(tau, c, bh), floor, in.eps);
+    f.h(dv, t, bh) = f.h_chunk(dv, t % L, t / L, bh);
+
+    f.c_last(dv, dqk, bh) = f.c_state(dv, dqk, num_chunks, bh);
+    f.n_last(dqk, bh) = f.n_state(dqk, num_chunks, bh);
+    f.m_last(bh) = f.m_state(num_chunks, bh);
+    return f;
+}
+
+}  // namespace hmlstm

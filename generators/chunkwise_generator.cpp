@@ -1,0 +1,51 @@
+// Glue for the chunkwise form (math: chunkwise.h, CPU schedule: schedules/chunkwise_cpu.cpp).
+#include "../schedules/cpu_schedules.h"
+
+namespace hmlstm {
+namespace {
+
+class ChunkwiseForward : public Halide::Generator<ChunkwiseForward> {
+public:
+    GeneratorParam<int> chunk_size{"chunk_size", 64};
+    GeneratorParam<int> vector_blocks{"vector_blocks", 0};
+    GeneratorParam<int> row_block{"row_block", 0};
+
+    Input<Buffer<void, 3>> q{"q"};                   // (dqk, t, bh)
+    Input<Buffer<void, 3>> k{"k"};                   // (dqk, t, bh)
+    Input<Buffer<void, 3>> v{"v"};                   // (dv, t, bh)
+    Input<Buffer<float, 2>> igate{"igate"};          // (t, bh)
+    Input<Buffer<float, 2>> fgate{"fgate"};          // (t, bh)
+    Input<Buffer<float, 3>> c_initial{"c_initial"};  // (dv, dqk, bh)
+    Input<Buffer<float, 2>> n_initial{"n_initial"};  // (dqk, bh)
+    Input<Buffer<float, 1>> m_initial{"m_initial"};  // (bh)
+    Input<float> eps{"eps"};
+    Input<float> norm_val{"norm_val"};
+    Input<bool> stabilize_correctly{"stabilize_correctly"};
+
+    Output<Buffer<void, 3>> h{"h"};                  // (dv, t, bh)
+    Output<Buffer<float, 3>> c_last{"c_last"};
+    Output<Buffer<float, 2>> n_last{"n_last"};
+    Output<Buffer<float, 1>> m_last{"m_last"};
+
+    void generate() {
+        ChunkwiseInputs in{q, k, v, igate, fgate, c_initial, n_initial, m_initial,
+                           q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(),
+                           eps, norm_val, stabilize_correctly, chunk_size};
+        ChunkwiseFuncs f = define_chunkwise(in);
+        h(f.dv, f.t, f.bh) = Halide::cast(h.type(), f.h(f.dv, f.t, f.bh));
+        c_last(f.dv, f.dqk, f.bh) = f.c_last(f.dv, f.dqk, f.bh);
+        n_last(f.dqk, f.bh) = f.n_last(f.dqk, f.bh);
+        m_last(f.bh) = f.m_last(f.bh);
+
+        ChunkwiseOutputs out{h, c_last, n_last, m_last};
+        CpuKnobs knobs;
+        knobs.vector_blocks = vector_blocks;
+        knobs.row_block = row_block;
+        schedule_chunkwise_cpu(f, out, chunk_size, resolve_knobs(knobs, get_target()), get_target());
+    }
+};
+
+}  // namespace
+}  // namespace hmlstm
+
+HALIDE_REGISTER_GENERATOR(hmlstm::ChunkwiseForward, mlstm_chunkwise_fw)

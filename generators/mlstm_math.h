@@ -1,0 +1,55 @@
+// Math shared by every form of the mLSTM cell (spec: ../shared/spec/MLSTM.md, "Shapes and names").
+// Keeping it in one place is what stops the recurrent, parallel and chunkwise forms from drifting apart.
+#pragma once
+
+#include "Halide.h"
+
+namespace hmlstm {
+
+using Halide::Expr;
+using Halide::Func;
+using Halide::RDom;
+using Halide::Var;
+
+// logsigmoid(f) = -softplus(-f), written so that no exp() overflows. log(1 + e) for e = exp(-|f|) below 1e-3
+// uses its series: float32 log(1 + e) rounds tiny e to 0, a bias that long sequences of open forget gates sum up.
+inline Expr log_sigmoid(const Expr &f) {
+    Expr e = Halide::exp(-Halide::abs(f));
+    Expr log1p_e = Halide::select(e < 1e-3f, e * (1.0f - e * (0.5f - e * (1.0f / 3.0f))), Halide::log(1.0f + e));
+    return Halide::min(f, 0.0f) - log1p_e;
+}
+
+// The normalizer of every form: max(|q . n|, floor) + eps, where floor is exp(-m) (or norm_val * exp(-m)).
+inline Expr normalizer(const Expr &q_dot_n, const Expr &floor, const Expr &eps) {
+    return Halide::max(Halide::abs(q_dot_n), floor) + eps;
+}
+
+// Inputs may be float32 or bfloat16; all arithmetic is float32.
+inline Expr widen(const Expr &x) {
+    return Halide::cast<float>(x);
+}
+
+// 1/sqrt(DHQK), the query scale of the spec.
+inline Expr query_scale(const Expr &dhqk) {
+    return 1.0f / Halide::sqrt(Halide::cast<float>(dhqk));
+}
+
+// log(0) for masked or absent positions. A finite stand-in for -inf: exp(log_zero() - m) is exactly 0 for any m
+// a real input can produce, and the simplifier treats it as the plain number it is.
+inline Expr log_zero() {
+    return Expr(-1e30f);
+}
+
+// One step of the stabilized gate recurrence (spec, "Recurrent step"): the new max state and the factors that
+// scale the old state (decay = f') and the new contribution (gain = i'). The chunkwise form applies it per chunk
+// with the chunk's total log forget gate and its largest input weight.
+struct GateStep {
+    Expr m_new, decay, gain;
+};
+
+inline GateStep gate_step(const Expr &log_f, const Expr &m_prev, const Expr &log_i) {
+    Expr m_new = Halide::max(log_f + m_prev, log_i);
+    return {m_new, Halide::exp(log_f + m_prev - m_new), Halide::exp(log_i - m_new)};
+}
+
+}  // namespace hmlstm

@@ -1,0 +1,72 @@
+// Parallel (stabilized) form of the mLSTM cell (spec: "Parallel form"). Math only; the CPU schedule is in
+// schedules/parallel_cpu.cpp. Buffers: q, k (dqk, t, bh), v (dv, t, bh), gates (t, bh), mask (j, t).
+#pragma once
+
+#include "mlstm_math.h"
+
+namespace hmlstm {
+
+struct ParallelInputs {
+    Func q, k, v, igate, fgate;
+    Func mask;              // mask(j, t) != 0 keeps key j for query t; only read when use_mask
+    Expr use_mask, stabilize_rowwise;
+    Expr seq_len, dhqk, dhv, eps;
+};
+
+struct ParallelFuncs {
+    Var j{"j"}, t{"t"}, bh{"bh"}, dqk{"dqk"}, dv{"dv"};
+    Func log_fgate{"log_fgate"};
+    Func cum_log_fgate{"cum_log_fgate"};  // cum_log_fgate(j, t) = sum_{l=j+1..t} lf_l, built per column (j <= t)
+    Func log_weight{"log_weight"};        // logD(j, t), log_zero() where masked
+    Func row_max{"row_max"}, slice_max{"slice_max"}, stabilizer{"stabilizer"};
+    Func q_scaled{"q_scaled"}, k_transposed{"k_transposed"}, v_in{"v_in"};
+    Func scores{"scores"};                // s q_t . k_j
+    Func weighted_scores{"weighted_scores"};  // Ct(j, t) = scores * exp(logD - m)
+    Func row_sum{"row_sum"}, h_num{"h_num"}, h{"h"};
+    RDom r_t, r_j, r_dqk, r_rows;
+};
+
+inline ParallelFuncs define_parallel(const ParallelInputs &in) {
+    ParallelFuncs f;
+    Var j = f.j, t = f.t, bh = f.bh, dqk = f.dqk, dv = f.dv;
+    Expr S = in.seq_len;
+
+    f.log_fgate(t, bh) = log_sigmoid(in.fgate(t, bh));
+    // Summing within the triangle keeps every entry as exact as its own few terms; a difference of two long
+    // prefix sums would lose the small ones on long sequences.
+    f.r_t = RDom(1, S - 1, "r_t");
+    f.cum_log_fgate(j, t, bh) = 0.0f;
+    f.cum_log_fgate(j, f.r_t, bh) =
+        Halide::select(j < f.r_t, f.cum_log_fgate(j, f.r_t - 1, bh) + f.log_fgate(f.r_t, bh), 0.0f);
+
+    Expr allowed = j <= t && (!in.use_mask || in.mask(j, t) != 0);
+    f.log_weight(j, t, bh) = Halide::select(allowed, f.cum_log_fgate(j, t, bh) + in.igate(j, bh), log_zero());
+
+    f.r_j = RDom(0, S, "r_j");
+    f.row_max(t, bh) = Halide::maximum(f.log_weight(f.r_j, t, bh));
+    f.r_rows = RDom(0, S, "r_rows");
+    f.slice_max(bh) = Halide::maximum(f.row_max(f.r_rows, bh));
+    // A row with nothing allowed (possible only with a custom mask) gets m = 0: all weights are 0, h is 0.
+    Expr m = Halide::select(in.stabilize_rowwise, f.row_max(t, bh), f.slice_max(bh));
+    f.stabilizer(t, bh) = Halide::select(m <= 0.5f * log_zero(), 0.0f, m);
+
+    f.q_scaled(dqk, t, bh) = widen(in.q(dqk, t, bh)) * query_scale(in.dhqk);
+    f.k_transposed(j, dqk, bh) = widen(in.k(dqk, j, bh));
+    f.v_in(dv, j, bh) = widen(in.v(dv, j, bh));
+
+    f.r_dqk = RDom(0, in.dhqk, "r_dqk");
+    f.scores(j, t, bh) = 0.0f;
+    f.scores(j, t, bh) += f.q_scaled(f.r_dqk, t, bh) * f.k_transposed(j, f.r_dqk, bh);
+    f.weighted_scores(j, t, bh) =
+        f.scores(j, t, bh) * Halide::exp(f.log_weight(j, t, bh) - f.stabilizer(t, bh));
+
+    f.row_sum(t, bh) = 0.0f;
+    f.row_sum(t, bh) += f.weighted_scores(f.r_j, t, bh);
+    f.h_num(dv, t, bh) = 0.0f;
+    f.h_num(dv, t, bh) += f.weighted_scores(f.r_j, t, bh) * f.v_in(dv, f.r_j, bh);
+    Expr den = normalizer(f.row_sum(t, bh), Halide::exp(-f.stabilizer(t, bh)), in.eps);
+    f.h(dv, t, bh) = f.h_num(dv, t, bh) / den;
+    return f;
+}
+
+}  // namespace hmlstm

@@ -1,0 +1,45 @@
+// Glue for the recurrent step (math: recurrent.h, CPU schedule: schedules/recurrent_cpu.cpp).
+#include "../schedules/cpu_schedules.h"
+
+namespace hmlstm {
+namespace {
+
+class RecurrentStepForward : public Halide::Generator<RecurrentStepForward> {
+public:
+    GeneratorParam<int> vector_width{"vector_width", 0};
+
+    Input<Buffer<float, 3>> c_state{"c_state"};  // (dv, dqk, bh)
+    Input<Buffer<float, 2>> n_state{"n_state"};  // (dqk, bh)
+    Input<Buffer<float, 1>> m_state{"m_state"};  // (bh)
+    Input<Buffer<void, 2>> q{"q"};               // (dqk, bh)
+    Input<Buffer<void, 2>> k{"k"};               // (dqk, bh)
+    Input<Buffer<void, 2>> v{"v"};               // (dv, bh)
+    Input<Buffer<float, 1>> igate{"igate"};      // (bh)
+    Input<Buffer<float, 1>> fgate{"fgate"};      // (bh)
+    Input<float> eps{"eps"};
+
+    Output<Buffer<void, 2>> h{"h"};              // (dv, bh)
+    Output<Buffer<float, 3>> c_new{"c_new"};
+    Output<Buffer<float, 2>> n_new{"n_new"};
+    Output<Buffer<float, 1>> m_new{"m_new"};
+
+    void generate() {
+        StepFuncs f = define_recurrent_step(
+            {c_state, n_state, m_state, q, k, v, igate, fgate, q.dim(0).extent(), v.dim(0).extent(), eps});
+        // Outputs restate the math (not alias it) so that the schedule may fuse them with h.
+        h(f.dv, f.bh) = Halide::cast(h.type(), f.h(f.dv, f.bh));
+        c_new(f.dv, f.dqk, f.bh) = f.c_new(f.dv, f.dqk, f.bh);
+        n_new(f.dqk, f.bh) = f.n_new(f.dqk, f.bh);
+        m_new(f.bh) = f.m_new(f.bh);
+
+        StepOutputs out{h, c_new, n_new, m_new};
+        CpuKnobs knobs;
+        knobs.vector_width = vector_width;
+        schedule_recurrent_step_cpu(f, out, resolve_knobs(knobs, get_target()), get_target());
+    }
+};
+
+}  // namespace
+}  // namespace hmlstm
+
+HALIDE_REGISTER_GENERATOR(hmlstm::RecurrentStepForward, mlstm_recurrent_step_fw)

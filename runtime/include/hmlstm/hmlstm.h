@@ -1,0 +1,121 @@
+// hmlstm: mLSTM kernels generated ahead of time with Halide. The one public header.
+//
+// Every entry point takes plain pointers to the caller's host memory, a shape and an options struct, checks all of
+// them before touching any output, and returns an Error (never aborts, never throws). Tensors are contiguous and
+// row-major, as in xlstm_jax:
+//   q, k   (B, NH, S, DHQK)     v, h   (B, NH, S, DHV)      i, f (gate pre-activations)  (B, NH, S), float32
+//   C      (B, NH, DHQK, DHV)   n      (B, NH, DHQK)        m                            (B, NH),    float32
+// q, k, v and h share one dtype (float32 or bfloat16); gates and states are always float32.
+//
+// Non-finite data: with `check_finite` (the default) a NaN or infinity in q, k or v, or a NaN in a gate, is an
+// error (Status::non_finite_input) naming the tensor and the first bad index. Gates may be +-infinity: i = -inf is
+// a closed input gate, f = +inf an open forget gate. States are not scanned. With check_finite off, non-finite data
+// give unspecified outputs for the affected (batch, head) slices only.
+//
+// Threads: every call is safe to make from several threads at once; the kernels share one thread pool whose size
+// set_num_threads() sets (default: the number of cores, or the HL_NUM_THREADS environment variable).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace hmlstm {
+
+enum class DType : int { float32 = 0, bfloat16 = 1 };
+
+enum class Status : int {
+    ok = 0,
+    null_pointer,      // a required pointer is null
+    invalid_shape,     // a size is zero or negative, too large, or a product of sizes overflows
+    unsupported,       // a chunk size that was not compiled, or a head dimension above the supported maximum
+    invalid_argument,  // an option out of range (eps < 0, a non-finite norm_val, an unknown dtype)
+    non_finite_input,  // NaN or infinity in the data (see above)
+    out_of_memory,     // a kernel could not allocate its scratch memory
+    kernel_error,      // any other failure reported by a generated kernel
+};
+
+// The result of every call. `message` names the function, the argument and the reason.
+struct Error {
+    Status status = Status::ok;
+    std::string message;
+    bool ok() const { return status == Status::ok; }
+};
+
+struct Shape {
+    int64_t B = 0, NH = 0, S = 0, DHQK = 0, DHV = 0;
+};
+
+// Largest head dimension (DHQK or DHV) the kernels accept.
+constexpr int64_t kMaxHeadDim = 4096;
+
+struct QKV {
+    const void *q = nullptr, *k = nullptr, *v = nullptr;
+    DType dtype = DType::float32;
+};
+
+struct Gates {
+    const float *i = nullptr;  // input gate pre-activations (igate_preact)
+    const float *f = nullptr;  // forget gate pre-activations (fgate_preact)
+};
+
+// Initial states; each pointer may be null, which means zeros (as c_initial / n_initial / m_initial = None).
+struct InitialStates {
+    const float *c = nullptr, *n = nullptr, *m = nullptr;
+};
+
+// Where last (or new) states are written.
+struct StatesOut {
+    float *c = nullptr, *n = nullptr, *m = nullptr;
+};
+
+// ---- Chunkwise form (xlstm_jax mlstm_chunkwise_*): the training and prefill kernel.
+struct ChunkwiseOptions {
+    int64_t chunk_size = 64;         // compiled: 16, 32, 64, 128, 256 (compiled_chunk_sizes())
+    float eps = 1e-6f;
+    bool stabilize_correctly = true;  // max(norm_val * exp(-m), |q.n|) rather than max(norm_val, |q.n|)
+    float norm_val = 1.0f;
+    bool return_last_states = false;  // then `last` must point at C, n and m buffers
+    bool check_finite = true;
+};
+Error mlstm_chunkwise_fw(const Shape &shape, const QKV &qkv, const Gates &gates, void *h,
+                         const InitialStates &initial = {}, const StatesOut &last = {},
+                         const ChunkwiseOptions &options = {});
+
+// ---- Recurrent sequence form (recurrent_sequence_fw).
+struct RecurrentOptions {
+    float eps = 1e-6f;
+    bool return_last_states = false;
+    bool check_finite = true;
+};
+Error recurrent_sequence_fw(const Shape &shape, const QKV &qkv, const Gates &gates, void *h,
+                            const InitialStates &initial = {}, const StatesOut &last = {},
+                            const RecurrentOptions &options = {});
+
+// ---- Recurrent step (recurrent_step_fw): one token (shape.S must be 1), the decode kernel. `state` is read and
+// `new_state` written; they may be the same memory (in-place update). All six state pointers are required.
+struct StepOptions {
+    float eps = 1e-6f;
+    bool check_finite = true;
+};
+Error recurrent_step_fw(const Shape &shape, const QKV &qkv, const Gates &gates, void *h, const InitialStates &state,
+                        const StatesOut &new_state, const StepOptions &options = {});
+
+// ---- Parallel stabilized form (parallel_stabilized_simple). No initial states.
+struct ParallelOptions {
+    bool stabilize_rowwise = true;
+    float eps = 1e-6f;
+    // Optional (S, S) mask, row = query t, column = key j, nonzero keeps. It refines causality: entries above the
+    // diagonal are ignored. A query row with nothing kept gets h = 0.
+    const uint8_t *lower_triangular_matrix = nullptr;
+    bool check_finite = true;
+};
+Error parallel_stabilized_simple(const Shape &shape, const QKV &qkv, const Gates &gates, void *h,
+                                 const ParallelOptions &options = {});
+
+// ---- Library settings and facts.
+Error set_num_threads(int threads);
+int num_threads();
+const int64_t *compiled_chunk_sizes(int *count);
+const char *version();
+
+}  // namespace hmlstm

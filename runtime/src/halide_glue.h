@@ -1,0 +1,39 @@
+// Wrapping caller pointers in halide_buffer_t, and turning Halide's errors into hmlstm::Error.
+#pragma once
+
+#include <initializer_list>
+#include <string>
+
+#include "HalideRuntime.h"
+#include "hmlstm/hmlstm.h"
+
+namespace hmlstm::detail {
+
+// A halide_buffer_t over caller memory. Extents are given innermost first; strides default to dense. Sizes were
+// validated to fit Halide's 32-bit extents and strides before any view is made.
+struct View {
+    halide_buffer_t buf{};
+    halide_dimension_t dims[4]{};
+
+    View(halide_type_t type, const void *data, std::initializer_list<int64_t> extents,
+         std::initializer_list<int64_t> strides = {});
+    halide_buffer_t *get() { return &buf; }
+};
+
+halide_type_t halide_type_of(DType dtype);
+inline halide_type_t float32_type() { return halide_type_t(halide_type_float, 32); }
+
+// Passed as the kernels' user_context: collects what Halide reports during one call, so that concurrent calls
+// never see each other's errors.
+struct CallContext {
+    const char *function;
+    std::string halide_message;
+};
+
+// Installs the error handler once per process; Halide's default handler would only print.
+void install_error_handler();
+
+// Maps a kernel's return code to an Error naming the function.
+Error kernel_result(int code, const CallContext &ctx);
+
+}  // namespace hmlstm::detail

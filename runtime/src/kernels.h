@@ -1,0 +1,31 @@
+// The table of generated kernels: which compiled variant serves a (form, dtype, chunk size).
+#pragma once
+
+#include "HalideRuntime.h"
+#include "hmlstm/hmlstm.h"
+
+namespace hmlstm::detail {
+
+using Buf = halide_buffer_t *;
+
+// Argument order is the generators' order: inputs, scalars, outputs.
+using ChunkwiseKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf fgate, Buf c_initial,
+                                Buf n_initial, Buf m_initial, float eps, float norm_val, bool stabilize_correctly,
+                                Buf h, Buf c_last, Buf n_last, Buf m_last);
+using SequenceKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf fgate, Buf c_initial,
+                               Buf n_initial, Buf m_initial, float eps, Buf h, Buf c_last, Buf n_last, Buf m_last);
+using StepKernel = int (*)(const void *, Buf c_state, Buf n_state, Buf m_state, Buf q, Buf k, Buf v, Buf igate,
+                           Buf fgate, float eps, Buf h, Buf c_new, Buf n_new, Buf m_new);
+using ParallelKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf fgate, Buf mask, bool use_mask,
+                               bool stabilize_rowwise, float eps, Buf h);
+
+// Null when the variant was not compiled.
+ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size);
+SequenceKernel sequence_kernel(DType dtype);
+StepKernel step_kernel(DType dtype);
+ParallelKernel parallel_kernel(DType dtype);
+
+extern const int64_t kChunkSizes[];
+extern const int kNumChunkSizes;
+
+}  // namespace hmlstm::detail

@@ -1,0 +1,108 @@
+#include "validate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace hmlstm::detail {
+
+namespace {
+constexpr double kHalideMaxBytes = 2147483647.0;  // Halide buffers use 32-bit extents and strides
+constexpr double kScratchBudgetBytes = 1024.0 * 1024.0 * 1024.0;
+}  // namespace
+
+Checker &Checker::fail(Status status, const std::string &what) {
+    error_.status = status;
+    error_.message = std::string(function_) + ": " + what;
+    return *this;
+}
+
+Checker &Checker::require(bool condition, Status status, const std::string &what) {
+    if (ok() && !condition) fail(status, what);
+    return *this;
+}
+
+Checker &Checker::shape(const Shape &s) {
+    const std::pair<const char *, int64_t> dims[] = {
+        {"B", s.B}, {"NH", s.NH}, {"S", s.S}, {"DHQK", s.DHQK}, {"DHV", s.DHV}};
+    for (const auto &[name, value] : dims) {
+        require(value > 0, Status::invalid_shape,
+                std::string("shape.") + name + " = " + std::to_string(value) + " must be positive");
+    }
+    require(s.DHQK <= kMaxHeadDim && s.DHV <= kMaxHeadDim, Status::unsupported,
+            "head dimensions DHQK = " + std::to_string(s.DHQK) + ", DHV = " + std::to_string(s.DHV) +
+                " exceed the supported maximum " + std::to_string(kMaxHeadDim));
+    if (!ok()) return *this;
+    // The largest tensor has B*NH*S*max(DHQK, DHV) or B*NH*DHQK*DHV elements of up to 4 bytes; its byte count
+    // must fit in int64 (and so in size_t) before anything else is computed from the shape.
+    int64_t elems = 0;
+    const int64_t widest = std::max(s.S, s.DHQK) * std::max(s.DHQK, s.DHV);
+    bool overflow = __builtin_mul_overflow(s.B, s.NH, &elems) || __builtin_mul_overflow(elems, widest, &elems) ||
+                    __builtin_mul_overflow(elems, int64_t(4), &elems);
+    return require(!overflow, Status::invalid_shape,
+                   "shape (B, NH, S, DHQK, DHV) = (" + std::to_string(s.B) + ", " + std::to_string(s.NH) + ", " +
+                       std::to_string(s.S) + ", " + std::to_string(s.DHQK) + ", " + std::to_string(s.DHV) +
+                       ") overflows 64-bit sizes");
+}
+
+Checker &Checker::pointer(const void *p, const char *name) {
+    return require(p != nullptr, Status::null_pointer, std::string(name) + " is null");
+}
+
+Checker &Checker::dtype(DType d) {
+    return require(d == DType::float32 || d == DType::bfloat16, Status::invalid_argument,
+                   "dtype " + std::to_string(static_cast<int>(d)) + " is not float32 or bfloat16");
+}
+
+Checker &Checker::eps(float value) {
+    return require(std::isfinite(value) && value >= 0.0f, Status::invalid_argument,
+                   "eps = " + std::to_string(value) + " must be finite and >= 0");
+}
+
+Checker &Checker::slice_bytes(double bytes, const char *what) {
+    return require(bytes < kHalideMaxBytes, Status::invalid_shape,
+                   std::string(what) + " of one (batch, head) would take " + std::to_string(bytes / 1048576.0) +
+                       " MiB, above the 2 GiB a kernel buffer may hold");
+}
+
+Checker &Checker::finite(const void *data, DType dtype, int64_t count, const char *name) {
+    if (!ok() || data == nullptr) return *this;
+    for (int64_t idx = 0; idx < count; idx++) {
+        bool finite;
+        if (dtype == DType::bfloat16) {
+            uint16_t bits;
+            std::memcpy(&bits, static_cast<const uint16_t *>(data) + idx, 2);
+            finite = (bits & 0x7f80u) != 0x7f80u;
+        } else {
+            finite = std::isfinite(static_cast<const float *>(data)[idx]);
+        }
+        if (!finite) {
+            return fail(Status::non_finite_input,
+                        std::string(name) + " holds NaN or infinity at flat index " + std::to_string(idx));
+        }
+    }
+    return *this;
+}
+
+Checker &Checker::no_nan(const float *data, int64_t count, const char *name) {
+    if (!ok() || data == nullptr) return *this;
+    for (int64_t idx = 0; idx < count; idx++) {
+        if (std::isnan(data[idx])) {
+            return fail(Status::non_finite_input,
+                        std::string(name) + " holds NaN at flat index " + std::to_string(idx));
+        }
+    }
+    return *this;
+}
+
+int64_t slices_per_call(int64_t heads, double bytes_per_slice) {
+    const double limit = std::min(kHalideMaxBytes, kScratchBudgetBytes);
+    const int64_t fit = static_cast<int64_t>(limit / std::max(bytes_per_slice, 1.0));
+    return std::clamp<int64_t>(fit, 1, heads);
+}
+
+size_t dtype_size(DType dtype) {
+    return dtype == DType::bfloat16 ? 2 : 4;
+}
+
+}  // namespace hmlstm::detail

@@ -1,0 +1,81 @@
+// CPU schedule of the chunkwise form (math: generators/chunkwise.h).
+#include "cpu_schedules.h"
+
+#include <algorithm>
+
+namespace hmlstm {
+
+using namespace Halide;
+
+// Three phases. (1) Gates of every chunk, in parallel: the cumulative log forget gates, the weights and the
+// stabilizer scan. (2) The state scan, parallel over (batch, head) and serial over chunks, each chunk's
+// K^T diag(w) V formed right before it is added. (3) Every chunk's outputs in parallel over (chunk, batch-head),
+// from the state before the chunk, with the products register-blocked.
+void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, const CpuKnobs &k,
+                            const Target &) {
+    const int vec = k.vector_width;
+    const int cols = vec * k.vector_blocks;
+    const int rows = k.row_block;
+    // Blocks along a chunk's token dimension cannot be wider than the chunk.
+    CpuKnobs k_tok = k;
+    k_tok.vector_blocks = std::max(1, std::min(k.vector_blocks, chunk / vec));
+    const int tok_cols = vec * k_tok.vector_blocks;
+
+    // (1) gates
+    Var cb("cb");
+    f.log_fgate.compute_root().parallel(f.bh);
+    f.cum_log_fgate.compute_root().fuse(f.c, f.bh, cb).parallel(cb).vectorize(f.sigma, vec);
+    f.cum_log_fgate.update().reorder(f.sigma, f.r_tau).fuse(f.c, f.bh, cb).parallel(cb).vectorize(f.sigma, vec);
+    f.b.compute_root().parallel(f.bh);
+    f.a_max.compute_root().parallel(f.bh);
+    f.m_state.compute_root().parallel(f.bh);
+    f.m_state.update().parallel(f.bh);
+    f.state_decay.compute_root().parallel(f.bh);
+    f.state_weight.compute_root().parallel(f.bh).vectorize(f.sigma, vec);
+
+    // (2) state scan
+    RVar rc(f.r_chunk.x);
+    f.c_state.compute_root().parallel(f.bh).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
+    f.c_state.update().reorder(f.dv, f.dqk, rc, f.bh).parallel(f.bh).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
+    f.k_weighted.clone_in(f.n_delta);  // n_delta reads its own, inlined copy; clone before scheduling the original
+    f.k_weighted.compute_at(f.c_state, rc);
+    f.v_chunk.in(f.c_delta).compute_at(f.c_state, rc).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
+    Var dv_o("dv_o"), dv_i("dv_i"), dqk_o("dqk_o"), dqk_i("dqk_i");
+    Func c_delta_tiles = f.c_delta.in(f.c_state);
+    c_delta_tiles.compute_at(f.c_state, rc)
+        .tile(f.dv, f.dqk, dv_o, dqk_o, dv_i, dqk_i, cols, rows, TailStrategy::GuardWithIf)
+        .vectorize(dv_i, vec).unroll(dqk_i);
+    f.c_delta.compute_at(c_delta_tiles, dv_o);
+    schedule_register_block(f.c_delta, f.dv, f.dqk, k);
+    f.n_delta.compute_root().parallel(f.bh);
+    f.n_delta.update().parallel(f.bh);
+    f.n_state.compute_root().parallel(f.bh);
+    f.n_state.update().parallel(f.bh);
+
+    // (3) outputs, one chunk of one (batch, head) per parallel task
+    Var c("c"), tau("tau"), block("block");
+    out.h.split(f.t, c, tau, chunk, TailStrategy::GuardWithIf).fuse(c, f.bh, block).parallel(block)
+        .vectorize(f.dv, vec, TailStrategy::GuardWithIf);
+    for (Func fn : {f.m_out, f.intra_max}) fn.compute_at(out.h, block);
+    f.q_chunk.compute_at(out.h, block).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
+    f.k_transposed.compute_at(out.h, block).vectorize(f.sigma, vec);
+    f.q_inter.compute_at(out.h, block).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
+    f.v_chunk.in(f.h_num).compute_at(out.h, block).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
+    Var s_o("s_o"), s_i("s_i"), t_o("t_o"), t_i("t_i");
+    f.intra_weight.compute_at(out.h, block)
+        .tile(f.sigma, f.tau, s_o, t_o, s_i, t_i, tok_cols, rows).vectorize(s_i, vec).unroll(t_i);
+    f.intra_weight.never_partition_all();  // the causal select would otherwise copy the unrolled block
+    f.scores.compute_at(f.intra_weight, s_o);
+    schedule_register_block(f.scores, f.sigma, f.tau, k_tok);
+    f.h_den_dot.compute_at(out.h, block);
+    f.h_chunk.compute_at(out.h, block)
+        .tile(f.dv, f.tau, dv_o, t_o, dv_i, t_i, cols, rows, TailStrategy::GuardWithIf)
+        .vectorize(dv_i, vec).unroll(t_i);
+    f.h_num.compute_at(f.h_chunk, dv_o);
+    schedule_register_block(f.h_num, f.dv, f.tau, k);
+
+    out.c_last.parallel(f.bh).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
+    out.n_last.parallel(f.bh);
+}
+
+}  // namespace hmlstm

@@ -1,0 +1,42 @@
+// Scheduling helpers shared by the CPU schedules of every form.
+#pragma once
+
+#include "Halide.h"
+
+namespace hmlstm {
+
+// Register-block knobs of the small matrix products. Zero means "choose for the target".
+struct CpuKnobs {
+    int vector_blocks = 0;  // vectors along the contiguous (column) dimension of a register block
+    int row_block = 0;      // rows of a register block
+    int vector_width = 0;   // floats per vector
+};
+
+// Fills in the zero knobs for the target: the block must fit the register file (32 vector registers with
+// AVX-512, 16 otherwise) with room for the loaded operands.
+inline CpuKnobs resolve_knobs(CpuKnobs knobs, const Halide::Target &target) {
+    const bool avx512 = target.has_feature(Halide::Target::AVX512);
+    if (knobs.vector_width == 0) knobs.vector_width = target.natural_vector_size<float>();
+    if (knobs.vector_blocks == 0) knobs.vector_blocks = 2;
+    if (knobs.row_block == 0) knobs.row_block = avx512 ? 8 : 4;
+    return knobs;
+}
+
+// An accumulator f(col, row, ...) = 0; f(col, row, ...) += ... over one or more updates, computed at a consumer's
+// tile of (vector_blocks * vector_width) x row_block: every stage is vectorized along col and fully unrolled, and
+// each update runs its reduction outside the block, so the block lives in registers.
+inline void schedule_register_block(Halide::Func f, const Halide::Var &col, const Halide::Var &row,
+                                    const CpuKnobs &knobs) {
+    Halide::Var col_inner{col.name() + "_vi"};
+    f.split(col, col, col_inner, knobs.vector_width).reorder(col_inner, col, row)
+        .vectorize(col_inner).unroll(col).unroll(row);
+    for (int i = 0; i < f.num_update_definitions(); i++) {
+        Halide::Stage s = f.update(i);
+        std::vector<Halide::VarOrRVar> order{col_inner, col, row};
+        for (const auto &r : s.get_schedule().rvars()) order.emplace_back(Halide::RVar(r.var));
+        s.split(col, col, col_inner, knobs.vector_width).reorder(order)
+            .vectorize(col_inner).unroll(col).unroll(row);
+    }
+}
+
+}  // namespace hmlstm

@@ -1,0 +1,31 @@
+// CPU (x86-64: AVX-512, AVX2, baseline) schedules of every form. Each takes the Funcs that generators/ defined and
+// the generator's outputs; none changes what is computed.
+#pragma once
+
+#include "../generators/chunkwise.h"
+#include "../generators/parallel.h"
+#include "../generators/recurrent.h"
+#include "cpu_common.h"
+
+namespace hmlstm {
+
+struct StepOutputs {
+    Halide::Func h, c_new, n_new, m_new;
+};
+void schedule_recurrent_step_cpu(StepFuncs &f, StepOutputs &out, const CpuKnobs &knobs, const Halide::Target &target);
+
+struct SequenceOutputs {
+    Halide::Func h, c_last, n_last, m_last;
+};
+void schedule_recurrent_sequence_cpu(SequenceFuncs &f, SequenceOutputs &out, const CpuKnobs &knobs,
+                                     const Halide::Target &target);
+
+void schedule_parallel_cpu(ParallelFuncs &f, Halide::Func h, const CpuKnobs &knobs, const Halide::Target &target);
+
+struct ChunkwiseOutputs {
+    Halide::Func h, c_last, n_last, m_last;
+};
+void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, const CpuKnobs &knobs,
+                            const Halide::Target &target);
+
+}  // namespace hmlstm

@@ -1,0 +1,194 @@
+// Float64 reference, one plain loop nest per formula of the spec.
+#include "mlstm_reference.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace hmlstm_ref {
+
+namespace {
+const double kNegInf = -std::numeric_limits<double>::infinity();
+}
+
+double log_sigmoid(double f) {
+    return std::min(f, 0.0) - std::log1p(std::exp(-std::fabs(f)));
+}
+
+States States::zeros(const Shape &s) {
+    States st;
+    st.c.assign(s.heads() * s.DHQK * s.DHV, 0.0);
+    st.n.assign(s.heads() * s.DHQK, 0.0);
+    st.m.assign(s.heads(), 0.0);
+    return st;
+}
+
+// Spec, "Recurrent step", for one (batch, head): C (DHQK x DHV), n (DHQK), m; writes h (DHV).
+static void step_one_head(int64_t DHQK, int64_t DHV, const double *q, const double *k, const double *v, double i,
+                          double f, double *C, double *n, double &m, double *h, double eps) {
+    const double s = 1.0 / std::sqrt(double(DHQK));
+    const double lf = log_sigmoid(f);
+    const double m_new = std::max(lf + m, i);
+    const double fp = std::exp(lf + m - m_new), ip = std::exp(i - m_new);
+    for (int64_t a = 0; a < DHQK; a++) {
+        for (int64_t b = 0; b < DHV; b++) C[a * DHV + b] = fp * C[a * DHV + b] + ip * k[a] * v[b];
+        n[a] = fp * n[a] + ip * k[a];
+    }
+    m = m_new;
+    double qn = 0;
+    for (int64_t a = 0; a < DHQK; a++) qn += s * q[a] * n[a];
+    const double den = std::max(std::fabs(qn), std::exp(-m)) + eps;
+    for (int64_t b = 0; b < DHV; b++) {
+        double num = 0;
+        for (int64_t a = 0; a < DHQK; a++) num += s * q[a] * C[a * DHV + b];
+        h[b] = num / den;
+    }
+}
+
+std::vector<double> recurrent_step(const Shape &sh, const Inputs &x, States &st, double eps) {
+    std::vector<double> h(sh.heads() * sh.DHV);
+    for (int64_t bh = 0; bh < sh.heads(); bh++) {
+        step_one_head(sh.DHQK, sh.DHV, &x.q[bh * sh.DHQK], &x.k[bh * sh.DHQK], &x.v[bh * sh.DHV], x.i[bh], x.f[bh],
+                      &st.c[bh * sh.DHQK * sh.DHV], &st.n[bh * sh.DHQK], st.m[bh], &h[bh * sh.DHV], eps);
+    }
+    return h;
+}
+
+std::vector<double> recurrent_sequence(const Shape &sh, const Inputs &x, const States *initial, States *last,
+                                       double eps) {
+    States st = initial ? *initial : States::zeros(sh);
+    std::vector<double> h(sh.heads() * sh.S * sh.DHV);
+    for (int64_t bh = 0; bh < sh.heads(); bh++) {
+        for (int64_t t = 0; t < sh.S; t++) {
+            const int64_t tok = bh * sh.S + t;
+            step_one_head(sh.DHQK, sh.DHV, &x.q[tok * sh.DHQK], &x.k[tok * sh.DHQK], &x.v[tok * sh.DHV], x.i[tok],
+                          x.f[tok], &st.c[bh * sh.DHQK * sh.DHV], &st.n[bh * sh.DHQK], st.m[bh], &h[tok * sh.DHV],
+                          eps);
+        }
+    }
+    if (last) *last = st;
+    return h;
+}
+
+std::vector<double> parallel(const Shape &sh, const Inputs &x, const std::vector<uint8_t> *mask, bool rowwise,
+                             double eps) {
+    const int64_t S = sh.S, DHQK = sh.DHQK, DHV = sh.DHV;
+    const double s = 1.0 / std::sqrt(double(DHQK));
+    std::vector<double> h(sh.heads() * S * DHV, 0.0);
+    std::vector<double> logD(S * S), lf(S);
+    for (int64_t bh = 0; bh < sh.heads(); bh++) {
+        const double *q = &x.q[bh * S * DHQK], *k = &x.k[bh * S * DHQK], *v = &x.v[bh * S * DHV];
+        for (int64_t t = 0; t < S; t++) lf[t] = log_sigmoid(x.f[bh * S + t]);
+        // LF(t, j) = sum_{l=j+1..t} lf_l, summed within the triangle for each column j.
+        for (int64_t j = 0; j < S; j++) {
+            double cum = 0;
+            for (int64_t t = 0; t < S; t++) {
+                if (t > j) cum += lf[t];
+                const bool keep = t >= j && (!mask || (*mask)[t * S + j] != 0);
+                logD[t * S + j] = keep ? cum + x.i[bh * S + j] : kNegInf;
+            }
+        }
+        double global_max = kNegInf;
+        for (double d : logD) global_max = std::max(global_max, d);
+        for (int64_t t = 0; t < S; t++) {
+            double m = rowwise ? *std::max_element(&logD[t * S], &logD[t * S] + S) : global_max;
+            if (m == kNegInf) m = 0;  // a fully masked row: h = 0 (API rule)
+            std::vector<double> ct(S);
+            double row_sum = 0;
+            for (int64_t j = 0; j < S; j++) {
+                double qk = 0;
+                for (int64_t a = 0; a < DHQK; a++) qk += q[t * DHQK + a] * k[j * DHQK + a];
+                ct[j] = qk * s * std::exp(logD[t * S + j] - m);
+                row_sum += ct[j];
+            }
+            const double den = std::max(std::fabs(row_sum), std::exp(-m)) + eps;
+            for (int64_t b = 0; b < DHV; b++) {
+                double acc = 0;
+                for (int64_t j = 0; j < S; j++) acc += ct[j] * v[j * DHV + b];
+                h[(bh * S + t) * DHV + b] = acc / den;
+            }
+        }
+    }
+    return h;
+}
+
+std::vector<double> chunkwise(const Shape &sh, const Inputs &x, const States *initial, States *last,
+                              const ChunkwiseParams &p) {
+    const int64_t S = sh.S, DHQK = sh.DHQK, DHV = sh.DHV, L = p.chunk_size;
+    const double s = 1.0 / std::sqrt(double(DHQK));
+    States st = initial ? *initial : States::zeros(sh);
+    std::vector<double> h(sh.heads() * S * DHV);
+    for (int64_t bh = 0; bh < sh.heads(); bh++) {
+        const double *q = &x.q[bh * S * DHQK], *k = &x.k[bh * S * DHQK], *v = &x.v[bh * S * DHV];
+        double *C = &st.c[bh * DHQK * DHV], *n = &st.n[bh * DHQK];
+        double &m = st.m[bh];
+        for (int64_t start = 0; start < S; start += L) {
+            const int64_t len = std::min(L, S - start);
+            std::vector<double> lf(len), ig(len), b(len), a(len);
+            for (int64_t u = 0; u < len; u++) {
+                lf[u] = log_sigmoid(x.f[bh * S + start + u]);
+                ig[u] = x.i[bh * S + start + u];
+            }
+            // b_tau = sum_{l<=tau} lf_l; a_tau = sum_{l>tau} lf_l + i_tau (reverse cumulative sum).
+            double acc = 0;
+            for (int64_t u = 0; u < len; u++) b[u] = (acc += lf[u]);
+            const double g = acc;
+            acc = 0;
+            for (int64_t u = len - 1; u >= 0; u--) {
+                a[u] = acc + ig[u];
+                acc += lf[u];
+            }
+            // Outputs from the state before the chunk (C_{k-1}, n_{k-1}, m_{k-1}).
+            for (int64_t tau = 0; tau < len; tau++) {
+                std::vector<double> logD(tau + 1);
+                double mc = b[tau] + m, cum = 0;
+                for (int64_t sg = tau; sg >= 0; sg--) {  // logD = sum_{l=sg+1..tau} lf_l + i_sg
+                    logD[sg] = cum + ig[sg];
+                    cum += lf[sg];
+                    mc = std::max(mc, logD[sg]);
+                }
+                const double inter = s * std::exp(b[tau] + m - mc);
+                const double *qt = &q[(start + tau) * DHQK];
+                std::vector<double> w(tau + 1);
+                double den_dot = 0;
+                for (int64_t a2 = 0; a2 < DHQK; a2++) den_dot += inter * qt[a2] * n[a2];
+                for (int64_t sg = 0; sg <= tau; sg++) {
+                    double qk = 0;
+                    for (int64_t a2 = 0; a2 < DHQK; a2++) qk += qt[a2] * k[(start + sg) * DHQK + a2];
+                    w[sg] = s * qk * std::exp(logD[sg] - mc);
+                    den_dot += w[sg];
+                }
+                const double floor = p.stabilize_correctly ? p.norm_val * std::exp(-mc) : p.norm_val;
+                const double den = std::max(std::fabs(den_dot), floor) + p.eps;
+                for (int64_t bv = 0; bv < DHV; bv++) {
+                    double num = 0;
+                    for (int64_t a2 = 0; a2 < DHQK; a2++) num += inter * qt[a2] * C[a2 * DHV + bv];
+                    for (int64_t sg = 0; sg <= tau; sg++) num += w[sg] * v[(start + sg) * DHV + bv];
+                    h[((bh * S) + start + tau) * DHV + bv] = num / den;
+                }
+            }
+            // State recurrence to the end of the chunk.
+            double m_new = g + m;
+            for (int64_t u = 0; u < len; u++) m_new = std::max(m_new, a[u]);
+            const double decay = std::exp(g + m - m_new);
+            std::vector<double> w(len);
+            for (int64_t u = 0; u < len; u++) w[u] = std::exp(a[u] - m_new);
+            for (int64_t a2 = 0; a2 < DHQK; a2++) {
+                double *row = &C[a2 * DHV];
+                for (int64_t bv = 0; bv < DHV; bv++) row[bv] *= decay;
+                n[a2] *= decay;
+                for (int64_t u = 0; u < len; u++) {
+                    const double wk = w[u] * k[(start + u) * DHQK + a2];
+                    const double *vu = &v[(start + u) * DHV];
+                    for (int64_t bv = 0; bv < DHV; bv++) row[bv] += wk * vu[bv];
+                    n[a2] += wk;
+                }
+            }
+            m = m_new;
+        }
+    }
+    if (last) *last = st;
+    return h;
+}
+
+}  // namespace hmlstm_ref

@@ -1,0 +1,49 @@
+// Float64 reference of every mLSTM form, written from ../shared/spec/MLSTM.md (not from the Halide code).
+// It is the oracle of the tests and the benchmarks. All tensors are row-major as in the public API:
+// q, k (B, NH, S, DHQK), v and h (B, NH, S, DHV), gates (B, NH, S), C (B, NH, DHQK, DHV), n (B, NH, DHQK), m (B, NH).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace hmlstm_ref {
+
+struct Shape {
+    int64_t B = 1, NH = 1, S = 1, DHQK = 1, DHV = 1;
+    int64_t heads() const { return B * NH; }
+};
+
+struct States {
+    std::vector<double> c, n, m;
+    static States zeros(const Shape &s);
+};
+
+struct Inputs {
+    std::vector<double> q, k, v, i, f;
+};
+
+// Recurrent step on one token: q, k (B, NH, DHQK), v (B, NH, DHV), gates (B, NH). Updates `state`, returns h.
+std::vector<double> recurrent_step(const Shape &shape, const Inputs &token, States &state, double eps = 1e-6);
+
+// Recurrent sequence from `initial` (zeros when null); fills `last` when given.
+std::vector<double> recurrent_sequence(const Shape &shape, const Inputs &in, const States *initial, States *last,
+                                       double eps = 1e-6);
+
+// Parallel stabilized form. `mask` (S, S), row t = query, column j = key, nonzero keeps; null = causal only.
+std::vector<double> parallel(const Shape &shape, const Inputs &in, const std::vector<uint8_t> *mask,
+                             bool stabilize_rowwise = true, double eps = 1e-6);
+
+struct ChunkwiseParams {
+    int64_t chunk_size = 64;
+    double eps = 1e-6;
+    bool stabilize_correctly = true;
+    double norm_val = 1.0;
+};
+
+// Chunkwise form; the last chunk is shorter when S is not a multiple of the chunk size.
+std::vector<double> chunkwise(const Shape &shape, const Inputs &in, const States *initial, States *last,
+                              const ChunkwiseParams &params);
+
+double log_sigmoid(double f);
+
+}  // namespace hmlstm_ref

@@ -1,0 +1,110 @@
+// Chunkwise form against the float64 reference (spec: "Chunkwise form").
+#include <catch2/catch.hpp>
+
+#include "test_support.h"
+
+using namespace test;
+
+namespace {
+
+void check_states(const hmlstm_ref::States &out, const hmlstm_ref::States &ref, const Shape &s, double bound) {
+    Comparison c = compare(out.c, ref.c, s.DHQK * s.DHV), n = compare(out.n, ref.n, s.DHQK), m = compare(out.m, ref.m, 1);
+    INFO("last C: " << c.describe() << "; last n: " << n.describe() << "; last m: " << m.describe());
+    CHECK(c.worst <= bound);
+    CHECK(n.worst <= bound);
+    CHECK(m.worst <= bound);
+}
+
+}  // namespace
+
+TEST_CASE("chunkwise matches the reference on every shape, chunk size and dtype", "[chunkwise]") {
+    std::mt19937_64 rng(test_seed());
+    INFO("HMLSTM_TEST_SEED=" << test_seed());
+    for (const Shape &s : standard_shapes()) {
+        for (DType dtype : {DType::float32, DType::bfloat16}) {
+            Problem p = random_problem(s, dtype, Gates::typical, rng);
+            hmlstm_ref::States ref_last;
+            // Every chunk size computes the same function; one reference serves them all.
+            std::vector<double> ref = hmlstm_ref::chunkwise(s, p.in, nullptr, &ref_last, {});
+            for (int64_t chunk : {16, 32, 64, 128, 256}) {
+                hmlstm::ChunkwiseOptions o;
+                o.chunk_size = chunk;
+                o.return_last_states = true;
+                Result r = run_chunkwise(p, nullptr, o);
+                INFO("shape (" << s.B << "," << s.NH << "," << s.S << "," << s.DHQK << "," << s.DHV << ") chunk "
+                               << chunk << " dtype " << int(dtype) << ": " << r.error.message);
+                REQUIRE(r.error.ok());
+                Comparison c = compare(r.h, ref, s.S * s.DHV);
+                INFO("h: " << c.describe());
+                CHECK(c.worst <= forward_bound(dtype));
+                check_states(r.last, ref_last, s, 1e-5);
+            }
+        }
+    }
+}
+
+TEST_CASE("chunkwise with extreme gates, initial states and a partial last chunk", "[chunkwise]") {
+    std::mt19937_64 rng(test_seed() + 1);
+    INFO("HMLSTM_TEST_SEED=" << test_seed());
+    const Shape s{2, 2, 333, 40, 72};  // 333 = 5 * 64 + 13: a partial chunk for every chunk size
+    for (Gates gates : {Gates::extreme, Gates::forget_closed, Gates::typical}) {
+        Problem p = random_problem(s, DType::float32, gates, rng);
+        hmlstm_ref::States init = random_states(s, rng);
+        for (int64_t chunk : {16, 32, 64, 128, 256}) {
+            hmlstm::ChunkwiseOptions o;
+            o.chunk_size = chunk;
+            o.return_last_states = true;
+            hmlstm_ref::ChunkwiseParams rp;
+            rp.chunk_size = chunk;
+            hmlstm_ref::States ref_last;
+            std::vector<double> ref = hmlstm_ref::chunkwise(s, p.in, &init, &ref_last, rp);
+            Result r = run_chunkwise(p, &init, o);
+            INFO("gates " << int(gates) << " chunk " << chunk << ": " << r.error.message);
+            REQUIRE(r.error.ok());
+            Comparison c = compare(r.h, ref, s.S * s.DHV);
+            INFO("h: " << c.describe());
+            CHECK(c.worst <= 1e-5);
+            check_states(r.last, ref_last, s, 1e-5);
+        }
+    }
+}
+
+TEST_CASE("chunkwise options: eps, norm_val, stabilize_correctly", "[chunkwise]") {
+    std::mt19937_64 rng(test_seed() + 2);
+    INFO("HMLSTM_TEST_SEED=" << test_seed());
+    const Shape s{1, 3, 200, 32, 64};
+    Problem p = random_problem(s, DType::float32, Gates::extreme, rng);
+    for (bool correctly : {true, false}) {
+        for (double norm_val : {1.0, 0.25}) {
+            for (double eps : {1e-6, 1e-2}) {
+                hmlstm::ChunkwiseOptions o;
+                o.chunk_size = 32;
+                o.stabilize_correctly = correctly;
+                o.norm_val = float(norm_val);
+                o.eps = float(eps);
+                hmlstm_ref::ChunkwiseParams rp{32, double(float(eps)), correctly, double(float(norm_val))};
+                std::vector<double> ref = hmlstm_ref::chunkwise(s, p.in, nullptr, nullptr, rp);
+                Result r = run_chunkwise(p, nullptr, o);
+                REQUIRE(r.error.ok());
+                Comparison c = compare(r.h, ref, s.S * s.DHV);
+                INFO("stabilize_correctly " << correctly << " norm_val " << norm_val << " eps " << eps << ": "
+                                            << c.describe());
+                CHECK(c.worst <= 1e-5);
+            }
+        }
+    }
+}
+
+TEST_CASE("chunkwise leaves last-state buffers alone without return_last_states", "[chunkwise]") {
+    std::mt19937_64 rng(test_seed() + 3);
+    const Shape s{1, 1, 50, 16, 16};
+    Problem p = random_problem(s, DType::float32, Gates::typical, rng);
+    std::vector<uint8_t> q = encode(p.in.q, p.dtype), k = encode(p.in.k, p.dtype), v = encode(p.in.v, p.dtype);
+    std::vector<float> i = to_float(p.in.i), f = to_float(p.in.f), h(s.S * s.DHV);
+    std::vector<float> c(s.DHQK * s.DHV, 7.0f), n(s.DHQK, 7.0f), m(1, 7.0f);
+    hmlstm::Error e = hmlstm::mlstm_chunkwise_fw(api_shape(s), {q.data(), k.data(), v.data()}, {i.data(), f.data()},
+                                                 h.data(), {}, {c.data(), n.data(), m.data()}, {});
+    REQUIRE(e.ok());
+    CHECK(c == std::vector<float>(s.DHQK * s.DHV, 7.0f));
+    CHECK(m[0] == 7.0f);
+}

@@ -1,0 +1,95 @@
+// Recurrent step and sequence against the float64 reference (spec: "Recurrent step").
+#include <catch2/catch.hpp>
+
+#include "test_support.h"
+
+using namespace test;
+
+namespace {
+
+struct StepRun {
+    hmlstm::Error error;
+    std::vector<double> h;
+    hmlstm_ref::States state;
+};
+
+// One step through the API from `state`; in place when `in_place`.
+StepRun run_step(const Problem &p, const hmlstm_ref::States &state, bool in_place) {
+    const Shape &s = p.shape;
+    std::vector<uint8_t> q = encode(p.in.q, p.dtype), k = encode(p.in.k, p.dtype), v = encode(p.in.v, p.dtype);
+    std::vector<float> i = to_float(p.in.i), f = to_float(p.in.f);
+    std::vector<float> c = to_float(state.c), n = to_float(state.n), m = to_float(state.m);
+    std::vector<float> c2(c.size()), n2(n.size()), m2(m.size());
+    std::vector<uint8_t> h(size_t(s.heads() * s.DHV) * (p.dtype == DType::bfloat16 ? 2 : 4));
+    hmlstm::StatesOut out = in_place ? hmlstm::StatesOut{c.data(), n.data(), m.data()}
+                                     : hmlstm::StatesOut{c2.data(), n2.data(), m2.data()};
+    StepRun r;
+    r.error = hmlstm::recurrent_step_fw(api_shape(s), {q.data(), k.data(), v.data(), p.dtype}, {i.data(), f.data()},
+                                        h.data(), {c.data(), n.data(), m.data()}, out);
+    r.h = decode(h, p.dtype);
+    r.state = in_place ? hmlstm_ref::States{to_double(c), to_double(n), to_double(m)}
+                       : hmlstm_ref::States{to_double(c2), to_double(n2), to_double(m2)};
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("recurrent step matches the reference, in place and not", "[recurrent]") {
+    std::mt19937_64 rng(test_seed() + 10);
+    INFO("HMLSTM_TEST_SEED=" << test_seed());
+    for (Shape s : {Shape{1, 8, 1, 256, 512}, Shape{16, 8, 1, 256, 512}, Shape{3, 5, 1, 24, 40}, Shape{1, 1, 1, 16, 32}}) {
+        for (DType dtype : {DType::float32, DType::bfloat16}) {
+            for (Gates gates : {Gates::typical, Gates::extreme}) {
+                Problem p = random_problem(s, dtype, gates, rng);
+                hmlstm_ref::States state = random_states(s, rng);
+                hmlstm_ref::States ref_state = state;
+                std::vector<double> ref = hmlstm_ref::recurrent_step(s, p.in, ref_state);
+                StepRun out = run_step(p, state, false), inplace = run_step(p, state, true);
+                INFO("B " << s.B << " DHQK " << s.DHQK << " dtype " << int(dtype) << " gates " << int(gates) << ": "
+                          << out.error.message << inplace.error.message);
+                REQUIRE(out.error.ok());
+                REQUIRE(inplace.error.ok());
+                Comparison h = compare(out.h, ref, s.DHV), c = compare(out.state.c, ref_state.c, s.DHQK * s.DHV);
+                Comparison n = compare(out.state.n, ref_state.n, s.DHQK), m = compare(out.state.m, ref_state.m, 1);
+                INFO("h: " << h.describe() << "; C: " << c.describe() << "; n: " << n.describe() << "; m: "
+                           << m.describe());
+                CHECK(h.worst <= forward_bound(dtype));
+                CHECK(c.worst <= 1e-5);
+                CHECK(n.worst <= 1e-5);
+                CHECK(m.worst <= 1e-5);
+                // In place computes exactly the same numbers.
+                CHECK(inplace.h == out.h);
+                CHECK(inplace.state.c == out.state.c);
+                CHECK(inplace.state.n == out.state.n);
+                CHECK(inplace.state.m == out.state.m);
+            }
+        }
+    }
+}
+
+TEST_CASE("recurrent sequence matches the reference", "[recurrent]") {
+    std::mt19937_64 rng(test_seed() + 11);
+    INFO("HMLSTM_TEST_SEED=" << test_seed());
+    for (const Shape &s : standard_shapes()) {
+        for (DType dtype : {DType::float32, DType::bfloat16}) {
+            for (bool with_initial : {false, true}) {
+                Problem p = random_problem(s, dtype, with_initial ? Gates::extreme : Gates::typical, rng);
+                hmlstm_ref::States init = random_states(s, rng), ref_last;
+                std::vector<double> ref =
+                    hmlstm_ref::recurrent_sequence(s, p.in, with_initial ? &init : nullptr, &ref_last);
+                Result r = run_sequence(p, with_initial ? &init : nullptr, true);
+                INFO("S " << s.S << " DHQK " << s.DHQK << " dtype " << int(dtype) << " initial " << with_initial
+                          << ": " << r.error.message);
+                REQUIRE(r.error.ok());
+                Comparison h = compare(r.h, ref, s.S * s.DHV), c = compare(r.last.c, ref_last.c, s.DHQK * s.DHV);
+                Comparison n = compare(r.last.n, ref_last.n, s.DHQK), m = compare(r.last.m, ref_last.m, 1);
+                INFO("h: " << h.describe() << "; C: " << c.describe() << "; n: " << n.describe() << "; m: "
+                           << m.describe());
+                CHECK(h.worst <= forward_bound(dtype));
+                CHECK(c.worst <= 1e-5);
+                CHECK(n.worst <= 1e-5);
+                CHECK(m.worst <= 1e-5);
+            }
+        }
+    }
+}

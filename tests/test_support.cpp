@@ -1,0 +1,225 @@
+#include "test_support.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+namespace test {
+
+uint64_t test_seed() {
+    static const uint64_t seed = [] {
+        if (const char *env = std::getenv("HMLSTM_TEST_SEED")) return uint64_t(std::strtoull(env, nullptr, 10));
+        return uint64_t(std::random_device{}()) << 32 | std::random_device{}();
+    }();
+    return seed;
+}
+
+namespace {
+uint16_t bf16_bits(float x) {  // round to nearest even
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return uint16_t(u >> 16);
+}
+float bf16_value(uint16_t b) {
+    uint32_t u = uint32_t(b) << 16;
+    float x;
+    std::memcpy(&x, &u, 4);
+    return x;
+}
+double round_to(double x, DType dtype) {
+    return dtype == DType::bfloat16 ? bf16_value(bf16_bits(float(x))) : double(float(x));
+}
+std::vector<double> draw(size_t count, std::mt19937_64 &rng, double lo, double hi, DType dtype) {
+    std::uniform_real_distribution<double> u(lo, hi);
+    std::vector<double> x(count);
+    for (double &e : x) e = round_to(u(rng), dtype);
+    return x;
+}
+std::vector<double> draw_normal(size_t count, std::mt19937_64 &rng, double mean, double sd, DType dtype) {
+    std::normal_distribution<double> n(mean, sd);
+    std::vector<double> x(count);
+    for (double &e : x) e = round_to(n(rng), dtype);
+    return x;
+}
+}  // namespace
+
+Problem random_problem(const Shape &s, DType dtype, Gates gates, std::mt19937_64 &rng) {
+    Problem p{s, dtype, {}};
+    const size_t tokens = size_t(s.heads() * s.S);
+    p.in.q = draw_normal(tokens * s.DHQK, rng, 0, 1, dtype);
+    p.in.k = draw_normal(tokens * s.DHQK, rng, 0, 1, dtype);
+    p.in.v = draw_normal(tokens * s.DHV, rng, 0, 1, dtype);
+    switch (gates) {
+    case Gates::typical:  // trained models keep forget gates mostly open
+        p.in.i = draw_normal(tokens, rng, 0, 2, DType::float32);
+        p.in.f = draw_normal(tokens, rng, 3, 2, DType::float32);
+        break;
+    case Gates::extreme:
+        p.in.i = draw(tokens, rng, -30, 30, DType::float32);
+        p.in.f = draw(tokens, rng, -30, 30, DType::float32);
+        break;
+    case Gates::forget_closed:
+        p.in.i = draw(tokens, rng, -30, 30, DType::float32);
+        p.in.f = draw(tokens, rng, -30, -10, DType::float32);
+        break;
+    case Gates::input_open:  // i >= 0: every form's stabilizer agrees (see test_cross_form.cpp)
+        p.in.i = draw(tokens, rng, 0, 5, DType::float32);
+        p.in.f = draw_normal(tokens, rng, 3, 2, DType::float32);
+        break;
+    }
+    return p;
+}
+
+hmlstm_ref::States random_states(const Shape &s, std::mt19937_64 &rng) {
+    hmlstm_ref::States st;
+    st.c = draw_normal(size_t(s.heads() * s.DHQK * s.DHV), rng, 0, 1, DType::float32);
+    st.n = draw(size_t(s.heads() * s.DHQK), rng, -1, 1, DType::float32);
+    st.m = draw(size_t(s.heads()), rng, -2, 2, DType::float32);
+    return st;
+}
+
+std::vector<uint8_t> encode(const std::vector<double> &x, DType dtype) {
+    std::vector<uint8_t> bytes(x.size() * (dtype == DType::bfloat16 ? 2 : 4));
+    for (size_t i = 0; i < x.size(); i++) {
+        if (dtype == DType::bfloat16) {
+            uint16_t b = bf16_bits(float(x[i]));
+            std::memcpy(&bytes[2 * i], &b, 2);
+        } else {
+            float f = float(x[i]);
+            std::memcpy(&bytes[4 * i], &f, 4);
+        }
+    }
+    return bytes;
+}
+
+std::vector<double> decode(const std::vector<uint8_t> &bytes, DType dtype) {
+    const size_t n = bytes.size() / (dtype == DType::bfloat16 ? 2 : 4);
+    std::vector<double> x(n);
+    for (size_t i = 0; i < n; i++) {
+        if (dtype == DType::bfloat16) {
+            uint16_t b;
+            std::memcpy(&b, &bytes[2 * i], 2);
+            x[i] = bf16_value(b);
+        } else {
+            float f;
+            std::memcpy(&f, &bytes[4 * i], 4);
+            x[i] = f;
+        }
+    }
+    return x;
+}
+
+std::vector<float> to_float(const std::vector<double> &x) {
+    return std::vector<float>(x.begin(), x.end());
+}
+
+std::vector<double> to_double(const std::vector<float> &x) {
+    return std::vector<double>(x.begin(), x.end());
+}
+
+std::string Comparison::describe() const {
+    std::ostringstream os;
+    os << "worst relative error " << worst << " in slice " << worst_slice << (finite ? "" : " (NON-FINITE output)");
+    return os.str();
+}
+
+Comparison compare(const std::vector<double> &out, const std::vector<double> &ref, int64_t slice) {
+    Comparison c;
+    if (out.size() != ref.size() || slice <= 0) {
+        c.worst = INFINITY;
+        c.finite = false;
+        return c;
+    }
+    for (size_t start = 0; start < ref.size(); start += size_t(slice)) {
+        double diff = 0, norm = 0;
+        for (size_t i = start; i < start + size_t(slice); i++) {
+            if (!std::isfinite(out[i])) c.finite = false;
+            diff += (out[i] - ref[i]) * (out[i] - ref[i]);
+            norm += ref[i] * ref[i];
+        }
+        const double rel = norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
+        if (!(rel <= c.worst)) {  // also catches NaN
+            c.worst = std::isnan(rel) ? INFINITY : rel;
+            c.worst_slice = int64_t(start / size_t(slice));
+        }
+    }
+    if (!c.finite) c.worst = INFINITY;
+    return c;
+}
+
+double forward_bound(DType dtype) {
+    return dtype == DType::float32 ? 1e-5 : 1e-2;
+}
+
+hmlstm::Shape api_shape(const Shape &s) {
+    return hmlstm::Shape{s.B, s.NH, s.S, s.DHQK, s.DHV};
+}
+
+namespace {
+struct ApiInputs {
+    std::vector<uint8_t> q, k, v;
+    std::vector<float> i, f;
+    hmlstm::QKV qkv;
+    hmlstm::Gates gates;
+    explicit ApiInputs(const Problem &p)
+        : q(encode(p.in.q, p.dtype)), k(encode(p.in.k, p.dtype)), v(encode(p.in.v, p.dtype)), i(to_float(p.in.i)),
+          f(to_float(p.in.f)) {
+        qkv = {q.data(), k.data(), v.data(), p.dtype};
+        gates = {i.data(), f.data()};
+    }
+};
+struct ApiStates {
+    std::vector<float> c, n, m;
+    explicit ApiStates(const hmlstm_ref::States &s) : c(to_float(s.c)), n(to_float(s.n)), m(to_float(s.m)) {}
+    hmlstm::InitialStates initial() const { return {c.data(), n.data(), m.data()}; }
+    hmlstm::StatesOut out() { return {c.data(), n.data(), m.data()}; }
+};
+hmlstm_ref::States back(const ApiStates &s) {
+    return {to_double(s.c), to_double(s.n), to_double(s.m)};
+}
+}  // namespace
+
+Result run_chunkwise(const Problem &p, const hmlstm_ref::States *initial, const hmlstm::ChunkwiseOptions &o) {
+    ApiInputs in(p);
+    ApiStates init(initial ? *initial : hmlstm_ref::States::zeros(p.shape));
+    ApiStates last(hmlstm_ref::States::zeros(p.shape));
+    std::vector<uint8_t> h(size_t(p.shape.heads() * p.shape.S * p.shape.DHV) * (p.dtype == DType::bfloat16 ? 2 : 4));
+    Result r;
+    r.error = hmlstm::mlstm_chunkwise_fw(api_shape(p.shape), in.qkv, in.gates, h.data(),
+                                         initial ? init.initial() : hmlstm::InitialStates{}, last.out(), o);
+    r.h = decode(h, p.dtype);
+    r.last = back(last);
+    return r;
+}
+
+Result run_sequence(const Problem &p, const hmlstm_ref::States *initial, bool return_last_states) {
+    ApiInputs in(p);
+    ApiStates init(initial ? *initial : hmlstm_ref::States::zeros(p.shape));
+    ApiStates last(hmlstm_ref::States::zeros(p.shape));
+    std::vector<uint8_t> h(size_t(p.shape.heads() * p.shape.S * p.shape.DHV) * (p.dtype == DType::bfloat16 ? 2 : 4));
+    hmlstm::RecurrentOptions o;
+    o.return_last_states = return_last_states;
+    Result r;
+    r.error = hmlstm::recurrent_sequence_fw(api_shape(p.shape), in.qkv, in.gates, h.data(),
+                                            initial ? init.initial() : hmlstm::InitialStates{}, last.out(), o);
+    r.h = decode(h, p.dtype);
+    r.last = back(last);
+    return r;
+}
+
+Result run_parallel(const Problem &p, const hmlstm::ParallelOptions &o) {
+    ApiInputs in(p);
+    std::vector<uint8_t> h(size_t(p.shape.heads() * p.shape.S * p.shape.DHV) * (p.dtype == DType::bfloat16 ? 2 : 4));
+    Result r;
+    r.error = hmlstm::parallel_stabilized_simple(api_shape(p.shape), in.qkv, in.gates, h.data(), o);
+    r.h = decode(h, p.dtype);
+    return r;
+}
+
+std::vector<Shape> standard_shapes() {
+    return {{1, 2, 256, 64, 128}, {2, 3, 100, 48, 96}, {1, 1, 1, 16, 32}, {1, 2, 1000, 24, 48}, {1, 1, 4096, 256, 512}};
+}
+
+}  // namespace test
