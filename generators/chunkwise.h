@@ -51,10 +51,11 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in) {
 
     f.log_fgate(tau, c, bh) = Halide::select(token(tau) < S, log_sigmoid(in.fgate(clamped(tau), bh)), 0.0f);
     f.igate(tau, c, bh) = Halide::select(token(tau) < S, in.igate(clamped(tau), bh), log_zero());
-    f.q_chunk(dqk, tau, c, bh) = Halide::select(token(tau) < S, widen(in.q(dqk, clamped(tau), bh)), 0.0f);
-    f.k_chunk(dqk, tau, c, bh) = Halide::select(token(tau) < S, widen(in.k(dqk, clamped(tau), bh)), 0.0f);
+    Expr dqk_in = feature(dqk, in.dhqk), dv_in = feature(dv, in.dhv);
+    f.q_chunk(dqk, tau, c, bh) = Halide::select(token(tau) < S, widen(in.q(dqk_in, clamped(tau), bh)), 0.0f);
+    f.k_chunk(dqk, tau, c, bh) = Halide::select(token(tau) < S, widen(in.k(dqk_in, clamped(tau), bh)), 0.0f);
     f.k_transposed(sigma, dqk, c, bh) = f.k_chunk(dqk, sigma, c, bh);
-    f.v_chunk(dv, tau, c, bh) = Halide::select(token(tau) < S, widen(in.v(dv, clamped(tau), bh)), 0.0f);
+    f.v_chunk(dv, tau, c, bh) = Halide::select(token(tau) < S, widen(in.v(dv_in, clamped(tau), bh)), 0.0f);
 
     // Cumulative log forget gates, summed per column of the lower triangle: every b, a and logD comes from this
     // one matrix, each entry a sum of only its own terms (no difference of two large sums).
@@ -81,10 +82,10 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in) {
     f.c_delta(dv, dqk, c, bh) += f.k_weighted(dqk, f.r_sigma, c, bh) * f.v_chunk(dv, f.r_sigma, c, bh);
     f.n_delta(dqk, c, bh) = 0.0f;
     f.n_delta(dqk, c, bh) += f.k_weighted(dqk, f.r_sigma, c, bh);
-    f.c_state(dv, dqk, kk, bh) = in.c_initial(dv, dqk, bh);
+    f.c_state(dv, dqk, kk, bh) = in.c_initial(dv_in, dqk_in, bh);
     f.c_state(dv, dqk, rc + 1, bh) =
         f.state_decay(rc, bh) * f.c_state(dv, dqk, rc, bh) + f.c_delta(dv, dqk, rc, bh);
-    f.n_state(dqk, kk, bh) = in.n_initial(dqk, bh);
+    f.n_state(dqk, kk, bh) = in.n_initial(dqk_in, bh);
     f.n_state(dqk, rc + 1, bh) = f.state_decay(rc, bh) * f.n_state(dqk, rc, bh) + f.n_delta(dqk, rc, bh);
 
     // Outputs of chunk c from the state before it and the chunk's own tokens.

@@ -29,6 +29,12 @@ inline Expr widen(const Expr &x) {
     return Halide::cast<float>(x);
 }
 
+// A feature index clamped into [0, extent): the identity on every index the math uses. It lets a schedule compute
+// whole register blocks past the last column (those values are never stored) without reading past a buffer.
+inline Expr feature(const Expr &index, const Expr &extent) {
+    return Halide::clamp(index, 0, extent - 1);
+}
+
 // 1/sqrt(DHQK), the query scale of the spec.
 inline Expr query_scale(const Expr &dhqk) {
     return 1.0f / Halide::sqrt(Halide::cast<float>(dhqk));

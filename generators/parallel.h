@@ -18,7 +18,8 @@ struct ParallelFuncs {
     Func log_fgate{"log_fgate"};
     Func cum_log_fgate{"cum_log_fgate"};  // cum_log_fgate(j, t) = sum_{l=j+1..t} lf_l, built per column (j <= t)
     Func log_weight{"log_weight"};        // logD(j, t), log_zero() where masked
-    Func row_max{"row_max"}, slice_max{"slice_max"}, stabilizer{"stabilizer"};
+    Func row_max{"row_max"}, slice_max{"slice_max"}, row_stabilizer{"row_stabilizer"}, stabilizer{"stabilizer"};
+    Func row_scale{"row_scale"};
     Func q_scaled{"q_scaled"}, k_transposed{"k_transposed"}, v_in{"v_in"};
     Func scores{"scores"};                // s q_t . k_j
     Func weighted_scores{"weighted_scores"};  // Ct(j, t) = scores * exp(logD - m)
@@ -39,33 +40,41 @@ inline ParallelFuncs define_parallel(const ParallelInputs &in) {
     f.cum_log_fgate(j, f.r_t, bh) =
         Halide::select(j < f.r_t, f.cum_log_fgate(j, f.r_t - 1, bh) + f.log_fgate(f.r_t, bh), 0.0f);
 
-    Expr allowed = j <= t && (!in.use_mask || in.mask(j, t) != 0);
-    f.log_weight(j, t, bh) = Halide::select(allowed, f.cum_log_fgate(j, t, bh) + in.igate(j, bh), log_zero());
+    Expr allowed = j <= t && (!in.use_mask || in.mask(Halide::min(j, S - 1), Halide::min(t, S - 1)) != 0);
+    f.log_weight(j, t, bh) =
+        Halide::select(allowed, f.cum_log_fgate(j, t, bh) + in.igate(Halide::min(j, S - 1), bh), log_zero());
 
     f.r_j = RDom(0, S, "r_j");
     f.row_max(t, bh) = Halide::maximum(f.log_weight(f.r_j, t, bh));
     f.r_rows = RDom(0, S, "r_rows");
     f.slice_max(bh) = Halide::maximum(f.row_max(f.r_rows, bh));
     // A row with nothing allowed (possible only with a custom mask) gets m = 0: all weights are 0, h is 0.
-    Expr m = Halide::select(in.stabilize_rowwise, f.row_max(t, bh), f.slice_max(bh));
-    f.stabilizer(t, bh) = Halide::select(m <= 0.5f * log_zero(), 0.0f, m);
+    auto finite_max = [](const Expr &m) { return Halide::select(m <= 0.5f * log_zero(), 0.0f, m); };
+    f.row_stabilizer(t, bh) = finite_max(f.row_max(t, bh));
+    f.stabilizer(t, bh) = Halide::select(in.stabilize_rowwise, f.row_stabilizer(t, bh), finite_max(f.slice_max(bh)));
+    // exp(logD - m) = exp(logD - row max) * exp(row max - m): the first factor keeps every exponent of a row's
+    // largest weights near 0, where float32 rounding of the gate sums costs least; the second, common to the row,
+    // scales numerator and normalizer alike. With stabilize_rowwise it is 1.
+    f.row_scale(t, bh) = Halide::exp(f.row_stabilizer(t, bh) - f.stabilizer(t, bh));
 
-    f.q_scaled(dqk, t, bh) = widen(in.q(dqk, t, bh)) * query_scale(in.dhqk);
-    f.k_transposed(j, dqk, bh) = widen(in.k(dqk, j, bh));
-    f.v_in(dv, j, bh) = widen(in.v(dv, j, bh));
+    Expr last = S - 1;
+    f.q_scaled(dqk, t, bh) = widen(in.q(feature(dqk, in.dhqk), Halide::min(t, last), bh)) * query_scale(in.dhqk);
+    f.k_transposed(j, dqk, bh) = widen(in.k(feature(dqk, in.dhqk), Halide::min(j, last), bh));
+    f.v_in(dv, j, bh) = widen(in.v(feature(dv, in.dhv), Halide::min(j, last), bh));
 
     f.r_dqk = RDom(0, in.dhqk, "r_dqk");
     f.scores(j, t, bh) = 0.0f;
     f.scores(j, t, bh) += f.q_scaled(f.r_dqk, t, bh) * f.k_transposed(j, f.r_dqk, bh);
     f.weighted_scores(j, t, bh) =
-        f.scores(j, t, bh) * Halide::exp(f.log_weight(j, t, bh) - f.stabilizer(t, bh));
+        f.scores(j, t, bh) * Halide::exp(f.log_weight(j, t, bh) - f.row_stabilizer(t, bh));
 
     f.row_sum(t, bh) = 0.0f;
     f.row_sum(t, bh) += f.weighted_scores(f.r_j, t, bh);
     f.h_num(dv, t, bh) = 0.0f;
     f.h_num(dv, t, bh) += f.weighted_scores(f.r_j, t, bh) * f.v_in(dv, f.r_j, bh);
-    Expr den = normalizer(f.row_sum(t, bh), Halide::exp(-f.stabilizer(t, bh)), in.eps);
-    f.h(dv, t, bh) = f.h_num(dv, t, bh) / den;
+    Expr scale = f.row_scale(t, bh);
+    Expr den = normalizer(f.row_sum(t, bh) * scale, Halide::exp(-f.stabilizer(t, bh)), in.eps);
+    f.h(dv, t, bh) = f.h_num(dv, t, bh) * scale / den;
     return f;
 }
 

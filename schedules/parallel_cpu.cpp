@@ -14,12 +14,14 @@ void schedule_parallel_cpu(ParallelFuncs &f, Func h, const CpuKnobs &k, const Ta
     const int query_block = 64;
 
     f.log_fgate.compute_root().parallel(f.bh);
-    f.cum_log_fgate.compute_root().parallel(f.bh).vectorize(f.j, vec);
-    f.cum_log_fgate.update().reorder(f.j, f.r_t).parallel(f.bh).vectorize(f.j, vec);
+    f.cum_log_fgate.compute_root().parallel(f.bh).vectorize(f.j, vec, TailStrategy::GuardWithIf);
+    f.cum_log_fgate.update().reorder(f.j, f.r_t).parallel(f.bh).vectorize(f.j, vec, TailStrategy::GuardWithIf);
     f.row_max.compute_root().parallel(f.bh);
     f.slice_max.compute_root();
+    f.row_stabilizer.compute_root().parallel(f.bh);
     f.stabilizer.compute_root().parallel(f.bh);
-    f.k_transposed.compute_root().parallel(f.bh).vectorize(f.j, vec);
+    f.row_scale.compute_root().parallel(f.bh);
+    f.k_transposed.compute_root().parallel(f.bh).vectorize(f.j, vec, TailStrategy::GuardWithIf);
 
     Var t_block("t_block"), t_in("t_in"), block("block"), dv_o("dv_o"), dv_i("dv_i"), t_o("t_o"), t_i("t_i");
     h.split(f.t, t_block, f.t, query_block, TailStrategy::GuardWithIf)
@@ -31,7 +33,8 @@ void schedule_parallel_cpu(ParallelFuncs &f, Func h, const CpuKnobs &k, const Ta
     f.q_scaled.compute_at(h, block).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
     f.weighted_scores.compute_at(h, block);
     Var j_o("j_o"), j_i("j_i"), ts_o("ts_o"), ts_i("ts_i");
-    f.weighted_scores.tile(f.j, f.t, j_o, ts_o, j_i, ts_i, cols, rows).vectorize(j_i, vec).unroll(ts_i);
+    f.weighted_scores.tile(f.j, f.t, j_o, ts_o, j_i, ts_i, cols, rows, TailStrategy::GuardWithIf)
+        .vectorize(j_i, vec).unroll(ts_i);
     f.weighted_scores.never_partition_all();  // the causal select would otherwise copy the unrolled block 5 times
     f.scores.compute_at(f.weighted_scores, j_o);
     schedule_register_block(f.scores, f.j, f.t, k);

@@ -1,5 +1,6 @@
 #include "test_support.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -146,6 +147,104 @@ Comparison compare(const std::vector<double> &out, const std::vector<double> &re
         }
     }
     if (!c.finite) c.worst = INFINITY;
+    return c;
+}
+
+Comparison compare_max_state(const std::vector<double> &out, const std::vector<double> &ref) {
+    Comparison c;
+    if (out.size() != ref.size()) return {INFINITY, -1, false};
+    for (size_t i = 0; i < ref.size(); i++) {
+        const double err = std::fabs(out[i] - ref[i]) / std::max(1.0, std::fabs(ref[i]));
+        if (!(err <= c.worst)) {
+            c.worst = std::isnan(err) ? INFINITY : err;
+            c.worst_slice = int64_t(i);
+        }
+    }
+    c.finite = std::isfinite(c.worst);
+    return c;
+}
+
+std::string OutputComparison::describe() const {
+    std::ostringstream os;
+    os << judged.describe() << " (allowance " << judged_allowance << "); " << ill_tokens
+       << " ill-conditioned tokens, worst at " << worst_ill_ratio << " of its allowance";
+    return os.str();
+}
+
+Oracle chunkwise_oracle(const Problem &p, const hmlstm_ref::States *initial, const hmlstm_ref::ChunkwiseParams &rp) {
+    Oracle o;
+    o.h = hmlstm_ref::chunkwise(p.shape, p.in, initial, &o.last, rp, &o.kappa);
+    o.h_gates32 = hmlstm_ref::chunkwise(p.shape, p.in, initial, nullptr, rp, nullptr,
+                                        hmlstm_ref::GateArithmetic::float32);
+    return o;
+}
+
+Oracle sequence_oracle(const Problem &p, const hmlstm_ref::States *initial) {
+    Oracle o;
+    o.h = hmlstm_ref::recurrent_sequence(p.shape, p.in, initial, &o.last, 1e-6, &o.kappa);
+    o.h_gates32 = hmlstm_ref::recurrent_sequence(p.shape, p.in, initial, nullptr, 1e-6, nullptr,
+                                                 hmlstm_ref::GateArithmetic::float32);
+    return o;
+}
+
+Oracle step_oracle(const Problem &p, const hmlstm_ref::States &state) {
+    Oracle o;
+    o.last = state;
+    o.h = hmlstm_ref::recurrent_step(p.shape, p.in, o.last, 1e-6, &o.kappa);
+    hmlstm_ref::States scratch = state;
+    o.h_gates32 = hmlstm_ref::recurrent_step(p.shape, p.in, scratch, 1e-6, nullptr, hmlstm_ref::GateArithmetic::float32);
+    return o;
+}
+
+Oracle parallel_oracle(const Problem &p, const std::vector<uint8_t> *mask, bool stabilize_rowwise) {
+    Oracle o;
+    o.h = hmlstm_ref::parallel(p.shape, p.in, mask, stabilize_rowwise, 1e-6, &o.kappa);
+    o.h_gates32 = hmlstm_ref::parallel(p.shape, p.in, mask, stabilize_rowwise, 1e-6, nullptr,
+                                       hmlstm_ref::GateArithmetic::float32);
+    return o;
+}
+
+OutputComparison compare_output(const std::vector<double> &out, const Oracle &oracle, const Shape &s, double bound) {
+    const double dot_units = 4.0 * std::sqrt(double(s.DHQK));  // a float32 dot product of DHQK terms, with margin
+    const double gate_units = 4.0;
+    OutputComparison c;
+    bool finite = true;
+    std::vector<double> kept_out, kept_ref, kept_gates32;
+    auto token = [&](const std::vector<double> &x, int64_t tok) {
+        return std::vector<double>(x.begin() + tok * s.DHV, x.begin() + (tok + 1) * s.DHV);
+    };
+    for (int64_t tok = 0; tok < s.heads() * s.S; tok++) {
+        std::vector<double> o = token(out, tok), r = token(oracle.h, tok), g = token(oracle.h_gates32, tok);
+        if (oracle.kappa[tok] <= kWellConditioned) {
+            kept_out.insert(kept_out.end(), o.begin(), o.end());
+            kept_ref.insert(kept_ref.end(), r.begin(), r.end());
+            kept_gates32.insert(kept_gates32.end(), g.begin(), g.end());
+        } else {
+            c.ill_tokens++;
+            const double allowance = std::max(bound, dot_units * oracle.kappa[tok] * 0x1p-24) +
+                                     gate_units * compare(g, r, s.DHV).worst;
+            const double ratio = compare(o, r, s.DHV).worst / allowance;
+            c.worst_ill_ratio = std::max(c.worst_ill_ratio, std::isfinite(ratio) ? ratio : INFINITY);
+        }
+        if ((tok + 1) % s.S == 0) {  // a slice ends: judge what it kept
+            if (!kept_ref.empty()) {
+                const int64_t n = int64_t(kept_ref.size());
+                Comparison slice = compare(kept_out, kept_ref, n);
+                const double allowance = bound + gate_units * compare(kept_gates32, kept_ref, n).worst;
+                if (!(slice.worst / allowance <= c.judged.worst / std::max(c.judged_allowance, 1e-300))) {
+                    c.judged = slice;
+                    c.judged.worst_slice = tok / s.S;
+                    c.judged_allowance = allowance;
+                }
+                finite = finite && slice.finite;
+            }
+            kept_out.clear();
+            kept_ref.clear();
+            kept_gates32.clear();
+        }
+    }
+    if (c.judged_allowance == 0) c.judged_allowance = bound;
+    c.judged.finite = finite;
     return c;
 }
 

@@ -44,6 +44,38 @@ struct Comparison {
 };
 Comparison compare(const std::vector<double> &out, const std::vector<double> &ref, int64_t slice);
 
+// The max state m lives in log space: its absolute error is the relative error of the state's scale exp(m).
+// Returns max |out - ref| / max(1, |ref|).
+Comparison compare_max_state(const std::vector<double> &out, const std::vector<double> &ref);
+
+// What a kernel's output is judged against: the float64 reference `h`, the same reference with its gate arithmetic
+// rounded to float32 (`h_gates32`: how far the float32 gate arithmetic that the spec requires moves the answer), the
+// condition kappa of each token's sums, and the last states.
+struct Oracle {
+    std::vector<double> h, h_gates32, kappa;
+    hmlstm_ref::States last;
+};
+Oracle chunkwise_oracle(const Problem &p, const hmlstm_ref::States *initial, const hmlstm_ref::ChunkwiseParams &rp);
+Oracle sequence_oracle(const Problem &p, const hmlstm_ref::States *initial);
+Oracle step_oracle(const Problem &p, const hmlstm_ref::States &state);  // last = the new state
+Oracle parallel_oracle(const Problem &p, const std::vector<uint8_t> *mask, bool stabilize_rowwise);
+
+// A forward output (B, NH, S, DHV) judged against an Oracle (docs/precision.md):
+// - tokens with kappa <= kWellConditioned make up each slice's judged part; its relative error must stay within
+//   bound + 4 * (the relative deviation of h_gates32 from h over the same tokens);
+// - at the other tokens the cancellation in their sums amplifies float32 rounding by kappa whatever the kernel does:
+//   each token's relative error must stay within max(bound, 4 sqrt(DHQK) kappa 2^-24) + 4 * its own deviation.
+constexpr double kWellConditioned = 10.0;
+struct OutputComparison {
+    Comparison judged;           // per-slice relative error over the well-conditioned tokens
+    double judged_allowance = 0; // the allowance of that worst slice
+    int64_t ill_tokens = 0;      // tokens with kappa > kWellConditioned
+    double worst_ill_ratio = 0;  // max over them of (token's relative error) / (its allowance); must be <= 1
+    bool pass() const { return judged.finite && judged.worst <= judged_allowance && worst_ill_ratio <= 1.0; }
+    std::string describe() const;
+};
+OutputComparison compare_output(const std::vector<double> &out, const Oracle &oracle, const Shape &s, double bound);
+
 // Bound of the spec for a forward output of this dtype.
 double forward_bound(DType dtype);
 

@@ -9,7 +9,42 @@ namespace hmlstm_ref {
 
 namespace {
 const double kNegInf = -std::numeric_limits<double>::infinity();
-}
+
+// Accumulates h_t = num / den term by term, with the magnitudes that give kappa_t (see the header).
+struct TokenSums {
+    std::vector<double> num, num_abs;
+    double den_dot = 0, den_abs = 0;
+    explicit TokenSums(int64_t DHV) : num(DHV, 0.0), num_abs(1, 0.0) {}
+    // A term w * row (row of DHV values) of the numerator and w * x of the denominator dot. `w_magnitude` >= |w| is
+    // the size of what forms w: |w| itself, or s sum_a |q_a k_a| D for a weight that is itself a dot product q . k.
+    void add(double w, double w_magnitude, const double *row, double x) {
+        double row_norm = 0;
+        for (size_t b = 0; b < num.size(); b++) {
+            num[b] += w * row[b];
+            row_norm += row[b] * row[b];
+        }
+        num_abs[0] += w_magnitude * std::sqrt(row_norm);
+        den_dot += w * x;
+        den_abs += w_magnitude * std::fabs(x);
+    }
+    // h = num / den into `h`; returns kappa.
+    double finish(double den, double *h) const {
+        double num_norm = 0;
+        for (size_t b = 0; b < num.size(); b++) {
+            h[b] = num[b] / den;
+            num_norm += num[b] * num[b];
+        }
+        num_norm = std::sqrt(num_norm);
+        const double num_condition = num_norm > 0 ? num_abs[0] / num_norm : 1.0;
+        return std::max(den_abs / den, num_condition);
+    }
+};
+// Rounds gate quantities when the gate arithmetic is float32.
+struct GateRound {
+    bool f32;
+    double operator()(double x) const { return f32 ? double(float(x)) : x; }
+};
+}  // namespace
 
 double log_sigmoid(double f) {
     return std::min(f, 0.0) - std::log1p(std::exp(-std::fabs(f)));
@@ -25,45 +60,47 @@ States States::zeros(const Shape &s) {
 
 // Spec, "Recurrent step", for one (batch, head): C (DHQK x DHV), n (DHQK), m; writes h (DHV).
 static void step_one_head(int64_t DHQK, int64_t DHV, const double *q, const double *k, const double *v, double i,
-                          double f, double *C, double *n, double &m, double *h, double eps) {
+                          double f, double *C, double *n, double &m, double *h, double eps,
+                          double *condition, GateRound g) {
     const double s = 1.0 / std::sqrt(double(DHQK));
-    const double lf = log_sigmoid(f);
-    const double m_new = std::max(lf + m, i);
-    const double fp = std::exp(lf + m - m_new), ip = std::exp(i - m_new);
+    const double lf = g(log_sigmoid(f));
+    const double m_new = std::max(g(lf + m), i);
+    const double fp = std::exp(g(g(lf + m) - m_new)), ip = std::exp(g(i - m_new));
     for (int64_t a = 0; a < DHQK; a++) {
         for (int64_t b = 0; b < DHV; b++) C[a * DHV + b] = fp * C[a * DHV + b] + ip * k[a] * v[b];
         n[a] = fp * n[a] + ip * k[a];
     }
     m = m_new;
-    double qn = 0;
-    for (int64_t a = 0; a < DHQK; a++) qn += s * q[a] * n[a];
-    const double den = std::max(std::fabs(qn), std::exp(-m)) + eps;
-    for (int64_t b = 0; b < DHV; b++) {
-        double num = 0;
-        for (int64_t a = 0; a < DHQK; a++) num += s * q[a] * C[a * DHV + b];
-        h[b] = num / den;
-    }
+    TokenSums sums(DHV);
+    for (int64_t a = 0; a < DHQK; a++) sums.add(s * q[a], std::fabs(s * q[a]), &C[a * DHV], n[a]);
+    const double den = std::max(std::fabs(sums.den_dot), std::exp(-m)) + eps;
+    const double kappa = sums.finish(den, h);
+    if (condition) *condition = kappa;
 }
 
-std::vector<double> recurrent_step(const Shape &sh, const Inputs &x, States &st, double eps) {
+std::vector<double> recurrent_step(const Shape &sh, const Inputs &x, States &st, double eps,
+                                   std::vector<double> *condition, GateArithmetic gates) {
     std::vector<double> h(sh.heads() * sh.DHV);
+    if (condition) condition->assign(sh.heads(), 0.0);
     for (int64_t bh = 0; bh < sh.heads(); bh++) {
         step_one_head(sh.DHQK, sh.DHV, &x.q[bh * sh.DHQK], &x.k[bh * sh.DHQK], &x.v[bh * sh.DHV], x.i[bh], x.f[bh],
-                      &st.c[bh * sh.DHQK * sh.DHV], &st.n[bh * sh.DHQK], st.m[bh], &h[bh * sh.DHV], eps);
+                      &st.c[bh * sh.DHQK * sh.DHV], &st.n[bh * sh.DHQK], st.m[bh], &h[bh * sh.DHV], eps,
+                      condition ? &(*condition)[bh] : nullptr, {gates == GateArithmetic::float32});
     }
     return h;
 }
 
 std::vector<double> recurrent_sequence(const Shape &sh, const Inputs &x, const States *initial, States *last,
-                                       double eps) {
+                                       double eps, std::vector<double> *condition, GateArithmetic gates) {
     States st = initial ? *initial : States::zeros(sh);
     std::vector<double> h(sh.heads() * sh.S * sh.DHV);
+    if (condition) condition->assign(sh.heads() * sh.S, 0.0);
     for (int64_t bh = 0; bh < sh.heads(); bh++) {
         for (int64_t t = 0; t < sh.S; t++) {
             const int64_t tok = bh * sh.S + t;
             step_one_head(sh.DHQK, sh.DHV, &x.q[tok * sh.DHQK], &x.k[tok * sh.DHQK], &x.v[tok * sh.DHV], x.i[tok],
                           x.f[tok], &st.c[bh * sh.DHQK * sh.DHV], &st.n[bh * sh.DHQK], st.m[bh], &h[tok * sh.DHV],
-                          eps);
+                          eps, condition ? &(*condition)[tok] : nullptr, {gates == GateArithmetic::float32});
         }
     }
     if (last) *last = st;
@@ -71,21 +108,23 @@ std::vector<double> recurrent_sequence(const Shape &sh, const Inputs &x, const S
 }
 
 std::vector<double> parallel(const Shape &sh, const Inputs &x, const std::vector<uint8_t> *mask, bool rowwise,
-                             double eps) {
+                             double eps, std::vector<double> *condition, GateArithmetic gates) {
+    const GateRound g{gates == GateArithmetic::float32};
     const int64_t S = sh.S, DHQK = sh.DHQK, DHV = sh.DHV;
     const double s = 1.0 / std::sqrt(double(DHQK));
     std::vector<double> h(sh.heads() * S * DHV, 0.0);
     std::vector<double> logD(S * S), lf(S);
+    if (condition) condition->assign(sh.heads() * S, 0.0);
     for (int64_t bh = 0; bh < sh.heads(); bh++) {
         const double *q = &x.q[bh * S * DHQK], *k = &x.k[bh * S * DHQK], *v = &x.v[bh * S * DHV];
-        for (int64_t t = 0; t < S; t++) lf[t] = log_sigmoid(x.f[bh * S + t]);
+        for (int64_t t = 0; t < S; t++) lf[t] = g(log_sigmoid(x.f[bh * S + t]));
         // LF(t, j) = sum_{l=j+1..t} lf_l, summed within the triangle for each column j.
         for (int64_t j = 0; j < S; j++) {
             double cum = 0;
             for (int64_t t = 0; t < S; t++) {
-                if (t > j) cum += lf[t];
+                if (t > j) cum = g(cum + lf[t]);
                 const bool keep = t >= j && (!mask || (*mask)[t * S + j] != 0);
-                logD[t * S + j] = keep ? cum + x.i[bh * S + j] : kNegInf;
+                logD[t * S + j] = keep ? g(cum + x.i[bh * S + j]) : kNegInf;
             }
         }
         double global_max = kNegInf;
@@ -93,31 +132,32 @@ std::vector<double> parallel(const Shape &sh, const Inputs &x, const std::vector
         for (int64_t t = 0; t < S; t++) {
             double m = rowwise ? *std::max_element(&logD[t * S], &logD[t * S] + S) : global_max;
             if (m == kNegInf) m = 0;  // a fully masked row: h = 0 (API rule)
-            std::vector<double> ct(S);
-            double row_sum = 0;
+            TokenSums sums(DHV);
             for (int64_t j = 0; j < S; j++) {
-                double qk = 0;
-                for (int64_t a = 0; a < DHQK; a++) qk += q[t * DHQK + a] * k[j * DHQK + a];
-                ct[j] = qk * s * std::exp(logD[t * S + j] - m);
-                row_sum += ct[j];
+                double qk = 0, qk_abs = 0;
+                for (int64_t a = 0; a < DHQK; a++) {
+                    qk += q[t * DHQK + a] * k[j * DHQK + a];
+                    qk_abs += std::fabs(q[t * DHQK + a] * k[j * DHQK + a]);
+                }
+                const double d = s * std::exp(g(logD[t * S + j] - m));
+                sums.add(qk * d, qk_abs * d, &v[j * DHV], 1.0);
             }
-            const double den = std::max(std::fabs(row_sum), std::exp(-m)) + eps;
-            for (int64_t b = 0; b < DHV; b++) {
-                double acc = 0;
-                for (int64_t j = 0; j < S; j++) acc += ct[j] * v[j * DHV + b];
-                h[(bh * S + t) * DHV + b] = acc / den;
-            }
+            const double den = std::max(std::fabs(sums.den_dot), std::exp(-m)) + eps;
+            const double kappa = sums.finish(den, &h[(bh * S + t) * DHV]);
+            if (condition) (*condition)[bh * S + t] = kappa;
         }
     }
     return h;
 }
 
 std::vector<double> chunkwise(const Shape &sh, const Inputs &x, const States *initial, States *last,
-                              const ChunkwiseParams &p) {
+                              const ChunkwiseParams &p, std::vector<double> *condition, GateArithmetic gates) {
+    const GateRound g{gates == GateArithmetic::float32};
     const int64_t S = sh.S, DHQK = sh.DHQK, DHV = sh.DHV, L = p.chunk_size;
     const double s = 1.0 / std::sqrt(double(DHQK));
     States st = initial ? *initial : States::zeros(sh);
     std::vector<double> h(sh.heads() * S * DHV);
+    if (condition) condition->assign(sh.heads() * S, 0.0);
     for (int64_t bh = 0; bh < sh.heads(); bh++) {
         const double *q = &x.q[bh * S * DHQK], *k = &x.k[bh * S * DHQK], *v = &x.v[bh * S * DHV];
         double *C = &st.c[bh * DHQK * DHV], *n = &st.n[bh * DHQK];
@@ -126,53 +166,52 @@ std::vector<double> chunkwise(const Shape &sh, const Inputs &x, const States *in
             const int64_t len = std::min(L, S - start);
             std::vector<double> lf(len), ig(len), b(len), a(len);
             for (int64_t u = 0; u < len; u++) {
-                lf[u] = log_sigmoid(x.f[bh * S + start + u]);
+                lf[u] = g(log_sigmoid(x.f[bh * S + start + u]));
                 ig[u] = x.i[bh * S + start + u];
             }
             // b_tau = sum_{l<=tau} lf_l; a_tau = sum_{l>tau} lf_l + i_tau (reverse cumulative sum).
             double acc = 0;
-            for (int64_t u = 0; u < len; u++) b[u] = (acc += lf[u]);
-            const double g = acc;
+            for (int64_t u = 0; u < len; u++) b[u] = (acc = g(acc + lf[u]));
+            const double total = acc;
             acc = 0;
             for (int64_t u = len - 1; u >= 0; u--) {
-                a[u] = acc + ig[u];
-                acc += lf[u];
+                a[u] = g(acc + ig[u]);
+                acc = g(acc + lf[u]);
             }
             // Outputs from the state before the chunk (C_{k-1}, n_{k-1}, m_{k-1}).
             for (int64_t tau = 0; tau < len; tau++) {
                 std::vector<double> logD(tau + 1);
-                double mc = b[tau] + m, cum = 0;
+                double mc = g(b[tau] + m), cum = 0;
                 for (int64_t sg = tau; sg >= 0; sg--) {  // logD = sum_{l=sg+1..tau} lf_l + i_sg
-                    logD[sg] = cum + ig[sg];
-                    cum += lf[sg];
+                    logD[sg] = g(cum + ig[sg]);
+                    cum = g(cum + lf[sg]);
                     mc = std::max(mc, logD[sg]);
                 }
-                const double inter = s * std::exp(b[tau] + m - mc);
+                const double inter = s * std::exp(g(g(b[tau] + m) - mc));
                 const double *qt = &q[(start + tau) * DHQK];
-                std::vector<double> w(tau + 1);
-                double den_dot = 0;
-                for (int64_t a2 = 0; a2 < DHQK; a2++) den_dot += inter * qt[a2] * n[a2];
+                TokenSums sums(DHV);
+                for (int64_t a2 = 0; a2 < DHQK; a2++)
+                    sums.add(inter * qt[a2], std::fabs(inter * qt[a2]), &C[a2 * DHV], n[a2]);
                 for (int64_t sg = 0; sg <= tau; sg++) {
-                    double qk = 0;
-                    for (int64_t a2 = 0; a2 < DHQK; a2++) qk += qt[a2] * k[(start + sg) * DHQK + a2];
-                    w[sg] = s * qk * std::exp(logD[sg] - mc);
-                    den_dot += w[sg];
+                    double qk = 0, qk_abs = 0;
+                    for (int64_t a2 = 0; a2 < DHQK; a2++) {
+                        qk += qt[a2] * k[(start + sg) * DHQK + a2];
+                        qk_abs += std::fabs(qt[a2] * k[(start + sg) * DHQK + a2]);
+                    }
+                    const double d = s * std::exp(g(logD[sg] - mc));
+                    sums.add(qk * d, qk_abs * d, &v[(start + sg) * DHV], 1.0);
                 }
                 const double floor = p.stabilize_correctly ? p.norm_val * std::exp(-mc) : p.norm_val;
-                const double den = std::max(std::fabs(den_dot), floor) + p.eps;
-                for (int64_t bv = 0; bv < DHV; bv++) {
-                    double num = 0;
-                    for (int64_t a2 = 0; a2 < DHQK; a2++) num += inter * qt[a2] * C[a2 * DHV + bv];
-                    for (int64_t sg = 0; sg <= tau; sg++) num += w[sg] * v[(start + sg) * DHV + bv];
-                    h[((bh * S) + start + tau) * DHV + bv] = num / den;
-                }
+                const double den = std::max(std::fabs(sums.den_dot), floor) + p.eps;
+                const double kappa = sums.finish(den, &h[((bh * S) + start + tau) * DHV]);
+                if (condition) (*condition)[bh * S + start + tau] = kappa;
             }
             // State recurrence to the end of the chunk.
-            double m_new = g + m;
+            double m_new = g(total + m);
             for (int64_t u = 0; u < len; u++) m_new = std::max(m_new, a[u]);
-            const double decay = std::exp(g + m - m_new);
+            const double decay = std::exp(g(g(total + m) - m_new));
             std::vector<double> w(len);
-            for (int64_t u = 0; u < len; u++) w[u] = std::exp(a[u] - m_new);
+            for (int64_t u = 0; u < len; u++) w[u] = std::exp(g(a[u] - m_new));
             for (int64_t a2 = 0; a2 < DHQK; a2++) {
                 double *row = &C[a2 * DHV];
                 for (int64_t bv = 0; bv < DHV; bv++) row[bv] *= decay;

@@ -22,16 +22,32 @@ struct Inputs {
     std::vector<double> q, k, v, i, f;
 };
 
+// Every form can report, per token, the condition number kappa_t of the sums that form h_t = num_t / den_t:
+//   kappa_t = max( sum |terms of den_t| / den_t,  sum ||terms of num_t|| / ||num_t|| ).
+// A float32 evaluation of a sum errs by about 2^-24 * (sum of |terms|) whatever its order, so a float32 kernel's
+// relative error at token t can reach a small multiple of kappa_t * 2^-24 (docs/precision.md). Each form reports
+// the terms of its own formula, as its kernels sum them.
+
+// Gate arithmetic (log forget gates, their cumulative sums, maxima and exponent arguments) in float64, or rounded
+// to float32 after every operation as the spec requires of the kernels. Comparing the two tells how far float32 gate
+// arithmetic alone moves the outputs (docs/precision.md); everything else stays float64 either way.
+enum class GateArithmetic { float64, float32 };
+
 // Recurrent step on one token: q, k (B, NH, DHQK), v (B, NH, DHV), gates (B, NH). Updates `state`, returns h.
-std::vector<double> recurrent_step(const Shape &shape, const Inputs &token, States &state, double eps = 1e-6);
+std::vector<double> recurrent_step(const Shape &shape, const Inputs &token, States &state, double eps = 1e-6,
+                                   std::vector<double> *condition = nullptr,
+                                   GateArithmetic gates = GateArithmetic::float64);
 
 // Recurrent sequence from `initial` (zeros when null); fills `last` when given.
 std::vector<double> recurrent_sequence(const Shape &shape, const Inputs &in, const States *initial, States *last,
-                                       double eps = 1e-6);
+                                       double eps = 1e-6, std::vector<double> *condition = nullptr,
+                                       GateArithmetic gates = GateArithmetic::float64);
 
 // Parallel stabilized form. `mask` (S, S), row t = query, column j = key, nonzero keeps; null = causal only.
 std::vector<double> parallel(const Shape &shape, const Inputs &in, const std::vector<uint8_t> *mask,
-                             bool stabilize_rowwise = true, double eps = 1e-6);
+                             bool stabilize_rowwise = true, double eps = 1e-6,
+                             std::vector<double> *condition = nullptr,
+                             GateArithmetic gates = GateArithmetic::float64);
 
 struct ChunkwiseParams {
     int64_t chunk_size = 64;
@@ -42,7 +58,8 @@ struct ChunkwiseParams {
 
 // Chunkwise form; the last chunk is shorter when S is not a multiple of the chunk size.
 std::vector<double> chunkwise(const Shape &shape, const Inputs &in, const States *initial, States *last,
-                              const ChunkwiseParams &params);
+                              const ChunkwiseParams &params, std::vector<double> *condition = nullptr,
+                              GateArithmetic gates = GateArithmetic::float64);
 
 double log_sigmoid(double f);
 
