@@ -166,8 +166,11 @@ Comparison compare_max_state(const std::vector<double> &out, const std::vector<d
 
 std::string OutputComparison::describe() const {
     std::ostringstream os;
-    os << judged.describe() << " (allowance " << judged_allowance << "); " << ill_tokens
-       << " ill-conditioned tokens, worst at " << worst_ill_ratio << " of its allowance";
+    os << plain.describe() << "; " << slices_by_condition << " slices above the bound judged by conditioning";
+    if (slices_by_condition > 0) {
+        os << ": well-conditioned part " << judged.describe() << " (allowance " << judged_allowance << "), "
+           << ill_tokens << " ill-conditioned tokens, worst at " << worst_ill_ratio << " of its allowance";
+    }
     return os.str();
 }
 
@@ -207,40 +210,41 @@ Oracle parallel_oracle(const Problem &p, const std::vector<uint8_t> *mask, bool 
 OutputComparison compare_output(const std::vector<double> &out, const Oracle &oracle, const Shape &s, double bound) {
     const double dot_units = 4.0 * std::sqrt(double(s.DHQK));  // a float32 dot product of DHQK terms, with margin
     const double gate_units = 4.0;
+    const int64_t slice_size = s.S * s.DHV;
     OutputComparison c;
-    bool finite = true;
-    std::vector<double> kept_out, kept_ref, kept_gates32;
-    auto token = [&](const std::vector<double> &x, int64_t tok) {
-        return std::vector<double>(x.begin() + tok * s.DHV, x.begin() + (tok + 1) * s.DHV);
+    c.plain = compare(out, oracle.h, slice_size);
+    auto part = [&](const std::vector<double> &x, int64_t tok, int64_t count) {
+        return std::vector<double>(x.begin() + tok * s.DHV, x.begin() + (tok + count) * s.DHV);
     };
-    for (int64_t tok = 0; tok < s.heads() * s.S; tok++) {
-        std::vector<double> o = token(out, tok), r = token(oracle.h, tok), g = token(oracle.h_gates32, tok);
-        if (oracle.kappa[tok] <= kWellConditioned) {
-            kept_out.insert(kept_out.end(), o.begin(), o.end());
-            kept_ref.insert(kept_ref.end(), r.begin(), r.end());
-            kept_gates32.insert(kept_gates32.end(), g.begin(), g.end());
-        } else {
-            c.ill_tokens++;
-            const double allowance = std::max(bound, dot_units * oracle.kappa[tok] * 0x1p-24) +
-                                     gate_units * compare(g, r, s.DHV).worst;
-            const double ratio = compare(o, r, s.DHV).worst / allowance;
-            c.worst_ill_ratio = std::max(c.worst_ill_ratio, std::isfinite(ratio) ? ratio : INFINITY);
-        }
-        if ((tok + 1) % s.S == 0) {  // a slice ends: judge what it kept
-            if (!kept_ref.empty()) {
-                const int64_t n = int64_t(kept_ref.size());
-                Comparison slice = compare(kept_out, kept_ref, n);
-                const double allowance = bound + gate_units * compare(kept_gates32, kept_ref, n).worst;
-                if (!(slice.worst / allowance <= c.judged.worst / std::max(c.judged_allowance, 1e-300))) {
-                    c.judged = slice;
-                    c.judged.worst_slice = tok / s.S;
-                    c.judged_allowance = allowance;
-                }
-                finite = finite && slice.finite;
+    bool finite = true;
+    for (int64_t slice = 0; slice < s.heads(); slice++) {
+        const int64_t first = slice * s.S;
+        if (compare(part(out, first, s.S), part(oracle.h, first, s.S), slice_size).worst <= bound) continue;
+        c.slices_by_condition++;
+        std::vector<double> kept_out, kept_ref, kept_gates32;
+        for (int64_t tok = first; tok < first + s.S; tok++) {
+            std::vector<double> o = part(out, tok, 1), r = part(oracle.h, tok, 1), g = part(oracle.h_gates32, tok, 1);
+            if (oracle.kappa[tok] <= kWellConditioned) {
+                kept_out.insert(kept_out.end(), o.begin(), o.end());
+                kept_ref.insert(kept_ref.end(), r.begin(), r.end());
+                kept_gates32.insert(kept_gates32.end(), g.begin(), g.end());
+            } else {
+                c.ill_tokens++;
+                const double allowance = std::max(bound, dot_units * oracle.kappa[tok] * 0x1p-24) +
+                                         gate_units * compare(g, r, s.DHV).worst;
+                const double ratio = compare(o, r, s.DHV).worst / allowance;
+                c.worst_ill_ratio = std::max(c.worst_ill_ratio, std::isfinite(ratio) ? ratio : INFINITY);
             }
-            kept_out.clear();
-            kept_ref.clear();
-            kept_gates32.clear();
+        }
+        if (kept_ref.empty()) continue;
+        const int64_t n = int64_t(kept_ref.size());
+        Comparison judged = compare(kept_out, kept_ref, n);
+        finite = finite && judged.finite;
+        const double allowance = bound + gate_units * compare(kept_gates32, kept_ref, n).worst;
+        if (!(judged.worst / allowance <= c.judged.worst / std::max(c.judged_allowance, 1e-300))) {
+            c.judged = judged;
+            c.judged.worst_slice = slice;
+            c.judged_allowance = allowance;
         }
     }
     if (c.judged_allowance == 0) c.judged_allowance = bound;

@@ -60,18 +60,23 @@ Oracle sequence_oracle(const Problem &p, const hmlstm_ref::States *initial);
 Oracle step_oracle(const Problem &p, const hmlstm_ref::States &state);  // last = the new state
 Oracle parallel_oracle(const Problem &p, const std::vector<uint8_t> *mask, bool stabilize_rowwise);
 
-// A forward output (B, NH, S, DHV) judged against an Oracle (docs/precision.md):
-// - tokens with kappa <= kWellConditioned make up each slice's judged part; its relative error must stay within
-//   bound + 4 * (the relative deviation of h_gates32 from h over the same tokens);
-// - at the other tokens the cancellation in their sums amplifies float32 rounding by kappa whatever the kernel does:
-//   each token's relative error must stay within max(bound, 4 sqrt(DHQK) kappa 2^-24) + 4 * its own deviation.
-constexpr double kWellConditioned = 10.0;
+// A forward output (B, NH, S, DHV) judged against an Oracle (docs/precision.md). A slice passes when its relative
+// error is within the spec's bound. A slice that does not is judged by its conditioning instead:
+// - its tokens with kappa <= kWellConditioned must stay within bound + 4 * (the relative deviation of h_gates32
+//   from h over the same tokens);
+// - each other token, where cancellation in its sums amplifies float32 rounding by kappa whatever the kernel does,
+//   must stay within max(bound, 4 sqrt(DHQK) kappa 2^-24) + 4 * its own deviation.
+constexpr double kWellConditioned = 100.0;
 struct OutputComparison {
-    Comparison judged;           // per-slice relative error over the well-conditioned tokens
-    double judged_allowance = 0; // the allowance of that worst slice
-    int64_t ill_tokens = 0;      // tokens with kappa > kWellConditioned
-    double worst_ill_ratio = 0;  // max over them of (token's relative error) / (its allowance); must be <= 1
-    bool pass() const { return judged.finite && judged.worst <= judged_allowance && worst_ill_ratio <= 1.0; }
+    Comparison plain;              // per-slice relative error over all tokens
+    int64_t slices_by_condition = 0;  // slices above the bound, judged by their conditioning
+    Comparison judged;             // among those: per-slice relative error over the well-conditioned tokens
+    double judged_allowance = 0;   // the allowance of that worst slice
+    int64_t ill_tokens = 0;        // among those: tokens with kappa > kWellConditioned
+    double worst_ill_ratio = 0;    // max over them of (token's relative error) / (its allowance); must be <= 1
+    bool pass() const {
+        return plain.finite && judged.finite && judged.worst <= judged_allowance && worst_ill_ratio <= 1.0;
+    }
     std::string describe() const;
 };
 OutputComparison compare_output(const std::vector<double> &out, const Oracle &oracle, const Shape &s, double bound);

@@ -1,0 +1,177 @@
+// CPU benchmarks of every forward form at the shapes, against this machine's measured ceilings.
+// Prints a table and writes JSON (argv[1], default bench_cpu.json). Median of repeated runs after warm-up.
+#include <hmlstm/hmlstm.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <functional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ceilings.h"
+
+namespace {
+
+struct Row {
+    std::string name, shape;
+    double ms = 0, gflops = 0, gbytes = 0, fraction = 0;  // fraction of the FLOP or byte ceiling that applies
+    std::string ceiling;
+};
+
+double median_ms(const std::function<void()> &run, int min_reps = 5, double min_seconds = 1.0) {
+    run();
+    run();  // warm-up: page faults, thread pool start, caches
+    std::vector<double> ms;
+    auto begin = std::chrono::steady_clock::now();
+    while (int(ms.size()) < min_reps ||
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count() < min_seconds) {
+        auto start = std::chrono::steady_clock::now();
+        run();
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+        if (ms.size() >= 200) break;
+    }
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2];
+}
+
+std::vector<float> random_vector(size_t n, float mean, float sd, std::mt19937 &rng) {
+    std::normal_distribution<float> d(mean, sd);
+    std::vector<float> x(n);
+    for (float &e : x) e = d(rng);
+    return x;
+}
+
+struct Data {
+    hmlstm::Shape shape;
+    std::vector<float> q, k, v, i, f, h, c, n, m;
+    Data(hmlstm::Shape s, std::mt19937 &rng) : shape(s) {
+        const size_t bh = size_t(s.B * s.NH);
+        q = random_vector(bh * s.S * s.DHQK, 0, 1, rng);
+        k = random_vector(bh * s.S * s.DHQK, 0, 1, rng);
+        v = random_vector(bh * s.S * s.DHV, 0, 1, rng);
+        i = random_vector(bh * s.S, 0, 1, rng);
+        f = random_vector(bh * s.S, 3, 1, rng);
+        h.assign(bh * s.S * s.DHV, 0);
+        c = random_vector(bh * s.DHQK * s.DHV, 0, 1, rng);
+        n = random_vector(bh * s.DHQK, 0, 1, rng);
+        m.assign(bh, 0);
+    }
+    hmlstm::QKV qkv() const { return {q.data(), k.data(), v.data()}; }
+    hmlstm::Gates gates() const { return {i.data(), f.data()}; }
+};
+
+std::string shape_text(const hmlstm::Shape &s) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "B=%lld NH=%lld S=%lld DHQK=%lld DHV=%lld", (long long)s.B, (long long)s.NH,
+                  (long long)s.S, (long long)s.DHQK, (long long)s.DHV);
+    return buf;
+}
+
+void check(const hmlstm::Error &e) {
+    if (!e.ok()) {
+        std::fprintf(stderr, "benchmark call failed: %s\n", e.message.c_str());
+        std::exit(1);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    const char *json_path = argc > 1 ? argv[1] : "bench_cpu.json";
+    const int threads = int(std::thread::hardware_concurrency());
+    check(hmlstm::set_num_threads(threads));
+    std::printf("measuring ceilings on %d threads...\n", threads);
+    const Ceilings ceil = measure_ceilings(threads);
+    std::printf("fp32 FMA peak %.1f GFLOP/s (%s), copy bandwidth %.1f GB/s (read + write)\n\n", ceil.fma_gflops,
+                ceil.isa, ceil.copy_gbytes);
+
+    std::mt19937 rng(7);
+    std::vector<Row> rows;
+    auto flop_row = [&](const std::string &name, const hmlstm::Shape &s, double ms, double flop) {
+        Row r{name, shape_text(s), ms, flop / ms / 1e6, 0, 0, "fp32 FMA peak"};
+        r.fraction = r.gflops / ceil.fma_gflops;
+        rows.push_back(r);
+    };
+
+    // Chunkwise: dense-equivalent FLOPs of L = 64 chunks, 2 (L^2 DHQK + L^2 DHV + 2 L DHQK DHV) each, whatever
+    // chunk size runs, so that every row divides the same work by its time.
+    {
+        Data d({1, 4, 4096, 128, 256}, rng);
+        const hmlstm::Shape &s = d.shape;
+        const double L = 64;
+        const double flop = s.B * s.NH * (s.S / L) * 2 * (L * L * s.DHQK + L * L * s.DHV + 2 * L * s.DHQK * s.DHV);
+        for (int64_t chunk : {16, 32, 64, 128, 256}) {
+            hmlstm::ChunkwiseOptions o;
+            o.chunk_size = chunk;
+            o.check_finite = false;
+            double ms = median_ms([&] { check(hmlstm::mlstm_chunkwise_fw(s, d.qkv(), d.gates(), d.h.data(), {}, {}, o)); });
+            flop_row("chunkwise fw, chunk " + std::to_string(chunk), s, ms, flop);
+        }
+    }
+    // Parallel: the dense S x S products, 2 S^2 (DHQK + DHV) FLOPs per (batch, head).
+    {
+        Data d({1, 4, 1024, 128, 256}, rng);
+        const hmlstm::Shape &s = d.shape;
+        hmlstm::ParallelOptions o;
+        o.check_finite = false;
+        double ms = median_ms([&] { check(hmlstm::parallel_stabilized_simple(s, d.qkv(), d.gates(), d.h.data(), o)); });
+        flop_row("parallel fw", s, ms, s.B * s.NH * 2.0 * s.S * s.S * (s.DHQK + s.DHV));
+    }
+    // Recurrent step: memory traffic, the state C (and n) read once and written once.
+    for (int64_t batch : {1, 16}) {
+        Data d({batch, 8, 1, 256, 512}, rng);
+        const hmlstm::Shape &s = d.shape;
+        hmlstm::StepOptions o;
+        o.check_finite = false;
+        double ms = median_ms([&] {
+            check(hmlstm::recurrent_step_fw(s, d.qkv(), d.gates(), d.h.data(), {d.c.data(), d.n.data(), d.m.data()},
+                                            {d.c.data(), d.n.data(), d.m.data()}, o));
+        });
+        const double bytes = s.B * s.NH * (2.0 * 4 * s.DHQK * s.DHV + 2.0 * 4 * s.DHQK + 4.0 * (s.DHQK * 2 + 2 * s.DHV));
+        Row r{"recurrent step (in place)", shape_text(s), ms, 0, bytes / ms / 1e6, 0, "copy bandwidth"};
+        r.fraction = r.gbytes / ceil.copy_gbytes;
+        rows.push_back(r);
+    }
+    // Recurrent sequence: per token the state update and the readout, 4 DHQK DHV FLOPs (two multiply-adds each).
+    {
+        Data d({1, 4, 1024, 128, 256}, rng);
+        const hmlstm::Shape &s = d.shape;
+        hmlstm::RecurrentOptions o;
+        o.check_finite = false;
+        double ms = median_ms([&] { check(hmlstm::recurrent_sequence_fw(s, d.qkv(), d.gates(), d.h.data(), {}, {}, o)); });
+        flop_row("recurrent sequence fw", s, ms, s.B * s.NH * s.S * 4.0 * s.DHQK * s.DHV);
+    }
+
+    std::printf("%-28s %-40s %10s %10s %10s %8s\n", "kernel", "shape", "ms", "GFLOP/s", "GB/s", "ceiling");
+    for (const Row &r : rows) {
+        std::printf("%-28s %-40s %10.3f %10.1f %10.1f %7.1f%% of %s\n", r.name.c_str(), r.shape.c_str(), r.ms, r.gflops,
+                    r.gbytes, 100 * r.fraction, r.ceiling.c_str());
+    }
+
+    FILE *json = std::fopen(json_path, "w");
+    if (!json) return 1;
+    std::time_t now = std::time(nullptr);
+    char date[32];
+    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    std::fprintf(json, "{\n  \"library\": \"hmlstm %s\",\n  \"date\": \"%s\",\n  \"threads\": %d,\n", hmlstm::version(), date,
+                 threads);
+    std::fprintf(json, "  \"ceilings\": {\"fp32_fma_gflops\": %.2f, \"isa\": \"%s\", \"copy_gbytes_per_s\": %.2f},\n",
+                 ceil.fma_gflops, ceil.isa, ceil.copy_gbytes);
+    std::fprintf(json, "  \"rows\": [\n");
+    for (size_t idx = 0; idx < rows.size(); idx++) {
+        const Row &r = rows[idx];
+        std::fprintf(json,
+                     "    {\"kernel\": \"%s\", \"shape\": \"%s\", \"ms\": %.4f, \"gflops\": %.2f, \"gbytes_per_s\": %.2f, "
+                     "\"fraction_of_ceiling\": %.4f, \"ceiling\": \"%s\"}%s\n",
+                     r.name.c_str(), r.shape.c_str(), r.ms, r.gflops, r.gbytes, r.fraction, r.ceiling.c_str(),
+                     idx + 1 < rows.size() ? "," : "");
+    }
+    std::fprintf(json, "  ]\n}\n");
+    std::fclose(json);
+    std::printf("\nwrote %s\n", json_path);
+    return 0;
+}
