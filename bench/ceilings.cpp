@@ -22,6 +22,7 @@ __attribute__((target("avx512f"))) float fma_loop_avx512(long iterations) {
     for (int i = 0; i < 24; i++) acc[i] = _mm512_set1_ps(1.0f + i * 1e-3f);
     const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
     for (long it = 0; it < iterations; it++) {
+#pragma GCC unroll 24  // keeps every accumulator in a register
         for (int i = 0; i < 24; i++) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
     }
     for (int i = 1; i < 24; i++) acc[0] = _mm512_add_ps(acc[0], acc[i]);
@@ -33,6 +34,7 @@ __attribute__((target("avx2,fma"))) float fma_loop_avx2(long iterations) {
     for (int i = 0; i < 24; i++) acc[i] = _mm256_set1_ps(1.0f + i * 1e-3f);
     const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
     for (long it = 0; it < iterations; it++) {
+#pragma GCC unroll 24
         for (int i = 0; i < 24; i++) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
     }
     for (int i = 1; i < 24; i++) acc[0] = _mm256_add_ps(acc[0], acc[i]);
@@ -51,6 +53,20 @@ double parallel_seconds(int threads, Body body) {
 }
 
 }  // namespace
+
+double inplace_gbytes(int threads, size_t bytes) {
+    const size_t floats = bytes / sizeof(float) / size_t(threads);
+    std::vector<std::vector<float>> data(threads, std::vector<float>(floats, 1.0f));
+    double best = 0;
+    for (int rep = 0; rep < 6; rep++) {
+        double sec = parallel_seconds(threads, [&](int t) {
+            float *x = data[t].data();
+            for (size_t e = 0; e < floats; e++) x[e] = x[e] * 0.5f + 1.0f;
+        });
+        best = std::max(best, 2.0 * floats * sizeof(float) * threads / sec / 1e9);
+    }
+    return best;
+}
 
 Ceilings measure_ceilings(int threads) {
     Ceilings c;

@@ -40,9 +40,10 @@ inline ParallelFuncs define_parallel(const ParallelInputs &in) {
     f.cum_log_fgate(j, f.r_t, bh) =
         Halide::select(j < f.r_t, f.cum_log_fgate(j, f.r_t - 1, bh) + f.log_fgate(f.r_t, bh), 0.0f);
 
-    Expr allowed = j <= t && (!in.use_mask || in.mask(Halide::min(j, S - 1), Halide::min(t, S - 1)) != 0);
-    f.log_weight(j, t, bh) =
-        Halide::select(allowed, f.cum_log_fgate(j, t, bh) + in.igate(Halide::min(j, S - 1), bh), log_zero());
+    // Token indices are clamped like feature indices (feature()): schedules may compute whole blocks past S.
+    Expr key = feature(j, S), query = feature(t, S);
+    Expr allowed = j <= t && (!in.use_mask || in.mask(key, query) != 0);
+    f.log_weight(j, t, bh) = Halide::select(allowed, f.cum_log_fgate(j, t, bh) + in.igate(key, bh), log_zero());
 
     f.r_j = RDom(0, S, "r_j");
     f.row_max(t, bh) = Halide::maximum(f.log_weight(f.r_j, t, bh));
@@ -57,10 +58,9 @@ inline ParallelFuncs define_parallel(const ParallelInputs &in) {
     // scales numerator and normalizer alike. With stabilize_rowwise it is 1.
     f.row_scale(t, bh) = Halide::exp(f.row_stabilizer(t, bh) - f.stabilizer(t, bh));
 
-    Expr last = S - 1;
-    f.q_scaled(dqk, t, bh) = widen(in.q(feature(dqk, in.dhqk), Halide::min(t, last), bh)) * query_scale(in.dhqk);
-    f.k_transposed(j, dqk, bh) = widen(in.k(feature(dqk, in.dhqk), Halide::min(j, last), bh));
-    f.v_in(dv, j, bh) = widen(in.v(feature(dv, in.dhv), Halide::min(j, last), bh));
+    f.q_scaled(dqk, t, bh) = widen(in.q(feature(dqk, in.dhqk), query, bh)) * query_scale(in.dhqk);
+    f.k_transposed(j, dqk, bh) = widen(in.k(feature(dqk, in.dhqk), key, bh));
+    f.v_in(dv, j, bh) = widen(in.v(feature(dv, in.dhv), key, bh));
 
     f.r_dqk = RDom(0, in.dhqk, "r_dqk");
     f.scores(j, t, bh) = 0.0f;

@@ -10,7 +10,9 @@ using namespace Halide;
 // Three phases. (1) Gates of every chunk, in parallel: the cumulative log forget gates, the weights and the
 // stabilizer scan. (2) The state scan, parallel over (batch, head) and serial over chunks, each chunk's
 // K^T diag(w) V formed right before it is added. (3) Every chunk's outputs in parallel over (chunk, batch-head),
-// from the state before the chunk, with the products register-blocked.
+// from the state before the chunk, with the products register-blocked. Register blocks use ShiftInwards tails
+// (a last block overlaps the one before it) so that their loops carry no guards; the math clamps every index it
+// reads, so blocks computed past an edge are harmless.
 void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, const CpuKnobs &k,
                             const Target &) {
     const int vec = k.vector_width;
@@ -43,7 +45,7 @@ void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk,
     Var dv_o("dv_o"), dv_i("dv_i"), dqk_o("dqk_o"), dqk_i("dqk_i");
     Func c_delta_tiles = f.c_delta.in(f.c_state);
     c_delta_tiles.compute_at(f.c_state, rc)
-        .tile(f.dv, f.dqk, dv_o, dqk_o, dv_i, dqk_i, cols, rows, TailStrategy::GuardWithIf)
+        .tile(f.dv, f.dqk, dv_o, dqk_o, dv_i, dqk_i, cols, rows, TailStrategy::ShiftInwards)
         .vectorize(dv_i, vec).unroll(dqk_i);
     f.c_delta.compute_at(c_delta_tiles, dv_o);
     schedule_register_block(f.c_delta, f.dv, f.dqk, k);
@@ -69,7 +71,7 @@ void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk,
     schedule_register_block(f.scores, f.sigma, f.tau, k_tok);
     f.h_den_dot.compute_at(out.h, block);
     f.h_chunk.compute_at(out.h, block)
-        .tile(f.dv, f.tau, dv_o, t_o, dv_i, t_i, cols, rows, TailStrategy::GuardWithIf)
+        .tile(f.dv, f.tau, dv_o, t_o, dv_i, t_i, cols, rows, TailStrategy::ShiftInwards)
         .vectorize(dv_i, vec).unroll(t_i);
     f.h_num.compute_at(f.h_chunk, dv_o);
     schedule_register_block(f.h_num, f.dv, f.tau, k);

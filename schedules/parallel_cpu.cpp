@@ -5,8 +5,9 @@ namespace hmlstm {
 
 using namespace Halide;
 
-// Gate matrices first, per (batch, head); then blocks of query rows in parallel over (block, batch-head), each
-// block forming its scores against all keys and its output from them in register-blocked products.
+// Gate matrices and staged (widened, transposed) inputs first, per (batch, head); then blocks of query rows in
+// parallel over (block, batch-head), each forming its scores against all keys and its outputs from them in
+// register-blocked products. Every hot loop reads staged buffers only: no clamped (gathered) loads, no guards.
 void schedule_parallel_cpu(ParallelFuncs &f, Func h, const CpuKnobs &k, const Target &) {
     const int vec = k.vector_width;
     const int cols = vec * k.vector_blocks;
@@ -14,32 +15,34 @@ void schedule_parallel_cpu(ParallelFuncs &f, Func h, const CpuKnobs &k, const Ta
     const int query_block = 64;
 
     f.log_fgate.compute_root().parallel(f.bh);
-    f.cum_log_fgate.compute_root().parallel(f.bh).vectorize(f.j, vec, TailStrategy::GuardWithIf);
+    f.cum_log_fgate.compute_root().parallel(f.bh).vectorize(f.j, vec, TailStrategy::RoundUp);
     f.cum_log_fgate.update().reorder(f.j, f.r_t).parallel(f.bh).vectorize(f.j, vec, TailStrategy::GuardWithIf);
+    f.log_weight.compute_root().parallel(f.bh).vectorize(f.j, vec, TailStrategy::RoundUp);
     f.row_max.compute_root().parallel(f.bh);
     f.slice_max.compute_root();
-    f.row_stabilizer.compute_root().parallel(f.bh);
-    f.stabilizer.compute_root().parallel(f.bh);
-    f.row_scale.compute_root().parallel(f.bh);
-    f.k_transposed.compute_root().parallel(f.bh).vectorize(f.j, vec, TailStrategy::GuardWithIf);
+    for (Func fn : {f.row_stabilizer, f.stabilizer, f.row_scale}) fn.compute_root().parallel(f.bh);
+    f.k_transposed.compute_root().parallel(f.bh).vectorize(f.j, vec, TailStrategy::RoundUp);
+    f.v_in.compute_root().parallel(f.bh).vectorize(f.dv, vec, TailStrategy::RoundUp);
 
-    Var t_block("t_block"), t_in("t_in"), block("block"), dv_o("dv_o"), dv_i("dv_i"), t_o("t_o"), t_i("t_i");
+    Var t_block("t_block"), block("block");
     h.split(f.t, t_block, f.t, query_block, TailStrategy::GuardWithIf)
         .fuse(t_block, f.bh, block)
-        .parallel(block);
-    h.tile(f.dv, f.t, dv_o, t_o, dv_i, t_i, cols, rows, TailStrategy::GuardWithIf)
-        .vectorize(dv_i, vec).unroll(t_i);
+        .parallel(block)
+        .vectorize(f.dv, vec, TailStrategy::GuardWithIf);
 
-    f.q_scaled.compute_at(h, block).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
-    f.weighted_scores.compute_at(h, block);
-    Var j_o("j_o"), j_i("j_i"), ts_o("ts_o"), ts_i("ts_i");
-    f.weighted_scores.tile(f.j, f.t, j_o, ts_o, j_i, ts_i, cols, rows, TailStrategy::GuardWithIf)
-        .vectorize(j_i, vec).unroll(ts_i);
+    f.q_scaled.compute_at(h, block).vectorize(f.dqk, vec, TailStrategy::RoundUp);
+    Var j_o("j_o"), j_i("j_i"), t_o("t_o"), t_i("t_i"), dv_o("dv_o"), dv_i("dv_i");
+    f.weighted_scores.compute_at(h, block)
+        .tile(f.j, f.t, j_o, t_o, j_i, t_i, cols, rows, TailStrategy::ShiftInwards)
+        .vectorize(j_i, vec).unroll(t_i);
     f.weighted_scores.never_partition_all();  // the causal select would otherwise copy the unrolled block 5 times
     f.scores.compute_at(f.weighted_scores, j_o);
     schedule_register_block(f.scores, f.j, f.t, k);
     f.row_sum.compute_at(h, block);
-    f.h_num.compute_at(h, dv_o);
+    f.h.compute_at(h, block)
+        .tile(f.dv, f.t, dv_o, t_o, dv_i, t_i, cols, rows, TailStrategy::ShiftInwards)
+        .vectorize(dv_i, vec).unroll(t_i);
+    f.h_num.compute_at(f.h, dv_o);
     schedule_register_block(f.h_num, f.dv, f.t, k);
 }
 

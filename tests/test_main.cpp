@@ -7,6 +7,7 @@
 
 int main(int argc, char **argv) {
     // Every run draws fresh inputs; the seed is printed so that a failure can be replayed with HMLSTM_TEST_SEED.
-    std::printf("hmlstm tests: HMLSTM_TEST_SEED=%llu\n", static_cast<unsigned long long>(test::test_seed()));
+    // stderr: CTest discovers the test names from stdout.
+    std::fprintf(stderr, "hmlstm tests: HMLSTM_TEST_SEED=%llu\n", static_cast<unsigned long long>(test::test_seed()));
     return Catch::Session().run(argc, argv);
 }
