@@ -76,7 +76,7 @@ void check_last_states(Checker &check, bool wanted, const StatesOut &last) {
 // Runs `call(group)` over groups of slices sized so that a call's buffers and scratch stay within bounds.
 template <typename Call>
 Error for_each_group(const char *function, const Shape &s, double scratch_bytes_per_slice, Call call) {
-    install_error_handler();
+    install_halide_hooks();
     const int64_t heads = s.B * s.NH;
     const double io_bytes = double(s.S) * (2 * s.DHQK + 2 * s.DHV + 2) * 4.0 + double(s.DHQK) * s.DHV * 8.0;
     const int64_t per_call = slices_per_call(heads, std::max(io_bytes, scratch_bytes_per_slice));

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <mutex>
 
+#include "scratch_cache.h"
+
 namespace hmlstm::detail {
 
 View::View(halide_type_t type, const void *data, std::initializer_list<int64_t> extents,
@@ -38,9 +40,13 @@ extern "C" void hmlstm_error_handler(void *user_context, const char *message) {
 }
 }  // namespace
 
-void install_error_handler() {
+void install_halide_hooks() {
     static std::once_flag once;
-    std::call_once(once, [] { halide_set_error_handler(hmlstm_error_handler); });
+    std::call_once(once, [] {
+        halide_set_error_handler(hmlstm_error_handler);
+        halide_set_custom_malloc(scratch_malloc);
+        halide_set_custom_free(scratch_free);
+    });
 }
 
 Error kernel_result(int code, const CallContext &ctx) {

@@ -30,8 +30,9 @@ struct CallContext {
     std::string halide_message;
 };
 
-// Installs the error handler once per process; Halide's default handler would only print.
-void install_error_handler();
+// Installs, once per process, the error handler (Halide's default would only print) and the scratch allocator
+// (scratch_cache.h). Both belong to the Halide runtime linked into hmlstm, not to any other in the process.
+void install_halide_hooks();
 
 // Maps a kernel's return code to an Error naming the function.
 Error kernel_result(int code, const CallContext &ctx);

@@ -1,0 +1,71 @@
+#include "scratch_cache.h"
+
+#include <cstdint>
+#include <cstdlib>
+
+namespace hmlstm::detail {
+
+namespace {
+
+// Halide's contract for halide_malloc (HalideRuntime.h): 64-byte alignment on x86, a size that is a multiple of it,
+// and at least 8 readable bytes before the start and past the end. Each block carries a 64-byte header (its
+// capacity, then padding) before the pointer handed out, and 64 spare bytes after it.
+constexpr size_t kAlign = 64;
+constexpr size_t kSlots = 32;  // more than the buffers one parallel task of any kernel holds at once
+constexpr size_t kMaxCachedBytes = size_t(256) << 20;
+
+size_t &capacity_of(void *base) { return *static_cast<size_t *>(base); }
+
+struct Cache {
+    void *blocks[kSlots] = {};
+    size_t cached_bytes = 0;
+    ~Cache() {
+        for (void *b : blocks) std::free(b);
+    }
+};
+
+thread_local Cache cache;
+
+}  // namespace
+
+void *scratch_malloc(void *, size_t bytes) {
+    const size_t need = (bytes + kAlign - 1) / kAlign * kAlign;
+    // Reuse the smallest cached block that fits without wasting more than half of it.
+    int best = -1;
+    for (size_t i = 0; i < kSlots; i++) {
+        void *b = cache.blocks[i];
+        if (b && capacity_of(b) >= need && capacity_of(b) <= 2 * need + 4096 &&
+            (best < 0 || capacity_of(b) < capacity_of(cache.blocks[best]))) {
+            best = int(i);
+        }
+    }
+    void *base;
+    if (best >= 0) {
+        base = cache.blocks[best];
+        cache.blocks[best] = nullptr;
+        cache.cached_bytes -= capacity_of(base);
+    } else {
+        base = std::aligned_alloc(kAlign, need + 2 * kAlign);
+        if (!base) return nullptr;
+        capacity_of(base) = need;
+    }
+    return static_cast<uint8_t *>(base) + kAlign;
+}
+
+void scratch_free(void *, void *ptr) {
+    if (!ptr) return;
+    void *base = static_cast<uint8_t *>(ptr) - kAlign;
+    const size_t capacity = capacity_of(base);
+    if (capacity <= kMaxCachedBytes) {
+        for (void *&slot : cache.blocks) {
+            if (!slot && cache.cached_bytes + capacity <= kMaxCachedBytes) {
+                slot = base;
+                cache.cached_bytes += capacity;
+                return;
+            }
+        }
+    }
+    std::free(base);
+}
+
+}  // namespace hmlstm::detail
