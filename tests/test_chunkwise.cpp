@@ -1,20 +1,12 @@
 // Chunkwise form against the float64 reference (spec: "Chunkwise form").
 #include <catch2/catch.hpp>
 
+#include "check_states.h"
 #include "test_support.h"
 
 using namespace test;
 
 namespace {
-
-void check_states(const hmlstm_ref::States &out, const hmlstm_ref::States &ref, const Shape &s, double bound) {
-    Comparison c = compare(out.c, ref.c, s.DHQK * s.DHV), n = compare(out.n, ref.n, s.DHQK);
-    Comparison m = compare_max_state(out.m, ref.m);
-    INFO("last C: " << c.describe() << "; last n: " << n.describe() << "; last m: " << m.describe());
-    CHECK(c.worst <= bound);
-    CHECK(n.worst <= bound);
-    CHECK(m.worst <= bound);
-}
 
 hmlstm::ChunkwiseOptions options(int64_t chunk) {
     hmlstm::ChunkwiseOptions o;
