@@ -57,12 +57,8 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in) {
     f.k_transposed(sigma, dqk, c, bh) = f.k_chunk(dqk, sigma, c, bh);
     f.v_chunk(dv, tau, c, bh) = Halide::select(token(tau) < S, widen(in.v(dv_in, clamped(tau), bh)), 0.0f);
 
-    // Cumulative log forget gates, summed per column of the lower triangle: every b, a and logD comes from this
-    // one matrix, each entry a sum of only its own terms (no difference of two large sums).
-    f.r_tau = RDom(1, L - 1, "r_tau");
-    f.cum_log_fgate(sigma, tau, c, bh) = 0.0f;
-    f.cum_log_fgate(sigma, f.r_tau, c, bh) = Halide::select(
-        sigma < f.r_tau, f.cum_log_fgate(sigma, f.r_tau - 1, c, bh) + f.log_fgate(f.r_tau, c, bh), 0.0f);
+    // Every b, a and intra-chunk logD comes from the chunk's one log forget-gate matrix.
+    f.r_tau = define_triangle_cumsum(f.cum_log_fgate, f.log_fgate, sigma, tau, {c, bh}, L, "r_tau");
     f.b(tau, c, bh) = f.log_fgate(0, c, bh) + f.cum_log_fgate(0, tau, c, bh);
     f.a(sigma, c, bh) = f.cum_log_fgate(sigma, L - 1, c, bh) + f.igate(sigma, c, bh);
     f.r_sigma = RDom(0, L, "r_sigma");

@@ -2,6 +2,9 @@
 // Keeping it in one place is what stops the recurrent, parallel and chunkwise forms from drifting apart.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "Halide.h"
 
 namespace hmlstm {
@@ -56,6 +59,25 @@ struct GateStep {
 inline GateStep gate_step(const Expr &log_f, const Expr &m_prev, const Expr &log_i) {
     Expr m_new = Halide::max(log_f + m_prev, log_i);
     return {m_new, Halide::exp(log_f + m_prev - m_new), Halide::exp(log_i - m_new)};
+}
+
+// The log forget-gate matrix of the parallel and chunkwise forms (spec, "Parallel form"):
+//   cum(j, t, outer...) = sum_{l=j+1..t} log_fgate(l, outer...)  for j < t, and 0 for j >= t,
+// summed down each column of the lower triangle, one row per step of the returned RDom over t in [1, extent). Each
+// entry is a sum of only its own terms: a difference of two long prefix sums would lose the small ones.
+inline RDom define_triangle_cumsum(Func cum, Func log_fgate, const Var &j, const Var &t,
+                                   const std::vector<Var> &outer, const Expr &extent, const std::string &name) {
+    RDom r(1, extent - 1, name);
+    std::vector<Expr> pure{j, t}, row{j, r.x}, above{j, r.x - 1}, gate{r.x};
+    for (const Var &v : outer) {
+        pure.push_back(v);
+        row.push_back(v);
+        above.push_back(v);
+        gate.push_back(v);
+    }
+    cum(pure) = 0.0f;
+    cum(row) = Halide::select(j < r.x, cum(above) + log_fgate(gate), 0.0f);
+    return r;
 }
 
 }  // namespace hmlstm

@@ -33,12 +33,7 @@ inline ParallelFuncs define_parallel(const ParallelInputs &in) {
     Expr S = in.seq_len;
 
     f.log_fgate(t, bh) = log_sigmoid(in.fgate(t, bh));
-    // Summing within the triangle keeps every entry as exact as its own few terms; a difference of two long
-    // prefix sums would lose the small ones on long sequences.
-    f.r_t = RDom(1, S - 1, "r_t");
-    f.cum_log_fgate(j, t, bh) = 0.0f;
-    f.cum_log_fgate(j, f.r_t, bh) =
-        Halide::select(j < f.r_t, f.cum_log_fgate(j, f.r_t - 1, bh) + f.log_fgate(f.r_t, bh), 0.0f);
+    f.r_t = define_triangle_cumsum(f.cum_log_fgate, f.log_fgate, j, t, {bh}, S, "r_t");
 
     // Token indices are clamped like feature indices (feature()): schedules may compute whole blocks past S.
     Expr key = feature(j, S), query = feature(t, S);
