@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <functional>
 #include <random>
@@ -45,9 +47,21 @@ std::vector<float> random_vector(size_t n, float mean, float sd, std::mt19937 &r
     return x;
 }
 
+// bfloat16 bits of x (truncated: benchmark data only).
+std::vector<uint16_t> to_bf16(const std::vector<float> &x) {
+    std::vector<uint16_t> out(x.size());
+    for (size_t e = 0; e < x.size(); e++) {
+        uint32_t bits;
+        std::memcpy(&bits, &x[e], 4);
+        out[e] = uint16_t(bits >> 16);
+    }
+    return out;
+}
+
 struct Data {
     hmlstm::Shape shape;
     std::vector<float> q, k, v, i, f, h, c, n, m;
+    std::vector<uint16_t> q16, k16, v16;
     Data(hmlstm::Shape s, std::mt19937 &rng) : shape(s) {
         const size_t bh = size_t(s.B * s.NH);
         q = random_vector(bh * s.S * s.DHQK, 0, 1, rng);
@@ -59,8 +73,14 @@ struct Data {
         c = random_vector(bh * s.DHQK * s.DHV, 0, 1, rng);
         n = random_vector(bh * s.DHQK, 0, 1, rng);
         m.assign(bh, 0);
+        q16 = to_bf16(q);
+        k16 = to_bf16(k);
+        v16 = to_bf16(v);
     }
-    hmlstm::QKV qkv() const { return {q.data(), k.data(), v.data()}; }
+    hmlstm::QKV qkv(hmlstm::DType dtype = hmlstm::DType::float32) const {
+        if (dtype == hmlstm::DType::bfloat16) return {q16.data(), k16.data(), v16.data(), dtype};
+        return {q.data(), k.data(), v.data(), dtype};
+    }
     hmlstm::Gates gates() const { return {i.data(), f.data()}; }
 };
 
@@ -110,6 +130,16 @@ int main(int argc, char **argv) {
             o.check_finite = false;
             double ms = median_ms([&] { check(hmlstm::mlstm_chunkwise_fw(s, d.qkv(), d.gates(), d.h.data(), {}, {}, o)); });
             flop_row("chunkwise fw, chunk " + std::to_string(chunk), s, ms, flop);
+        }
+        // bfloat16 q, k, v and h (h written as bfloat16 into the float buffer's first half).
+        for (int64_t chunk : {64, 128}) {
+            hmlstm::ChunkwiseOptions o;
+            o.chunk_size = chunk;
+            o.check_finite = false;
+            double ms = median_ms([&] {
+                check(hmlstm::mlstm_chunkwise_fw(s, d.qkv(hmlstm::DType::bfloat16), d.gates(), d.h.data(), {}, {}, o));
+            });
+            flop_row("chunkwise fw bf16, chunk " + std::to_string(chunk), s, ms, flop);
         }
     }
     // Parallel: the dense S x S products, 2 S^2 (DHQK + DHV) FLOPs per (batch, head).
