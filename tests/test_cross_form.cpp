@@ -72,30 +72,38 @@ TEST_CASE("a sequence split in two with carried states equals one run", "[cross]
         return q;
     };
     const Problem first = part(0, split), second = part(split, whole.S - split);
-    // Two float32 runs each within 1e-5 of the truth are within 2e-5 of each other.
-    const double pair_bound = 2e-5;
+    // The two pieces' outputs put back together in the layout of one run.
+    auto join = [&](const std::vector<double> &a, const std::vector<double> &b) {
+        std::vector<double> out;
+        for (int64_t bh = 0; bh < whole.heads(); bh++) {
+            out.insert(out.end(), a.begin() + bh * split * whole.DHV, a.begin() + (bh + 1) * split * whole.DHV);
+            const int64_t rest = (whole.S - split) * whole.DHV;
+            out.insert(out.end(), b.begin() + bh * rest, b.begin() + (bh + 1) * rest);
+        }
+        return out;
+    };
+    // The split run is judged against the float64 truth of one run, by the same rule as every output (a direct
+    // comparison of two float32 runs fails at tokens whose sums nearly cancel, see docs/precision.md).
+    const double bound = forward_bound(DType::float32);
 
     for (int64_t chunk : {16, 64, 256}) {
         hmlstm::ChunkwiseOptions o;
         o.chunk_size = chunk;
         o.return_last_states = true;
-        Result one = run_chunkwise(p, nullptr, o);
         Result a = run_chunkwise(first, nullptr, o);
         Result b = run_chunkwise(second, &a.last, o);
-        REQUIRE((one.error.ok() && a.error.ok() && b.error.ok()));
-        Comparison h1 = compare(a.h, piece(one.h, whole.DHV, 0, split), split * whole.DHV);
-        Comparison h2 = compare(b.h, piece(one.h, whole.DHV, split, whole.S - split), (whole.S - split) * whole.DHV);
-        Comparison c = compare(b.last.c, one.last.c, whole.DHQK * whole.DHV);
-        INFO("chunk " << chunk << ": first " << h1.describe() << "; second " << h2.describe() << "; C " << c.describe());
-        CHECK(h1.worst <= pair_bound);
-        CHECK(h2.worst <= pair_bound);
-        CHECK(c.worst <= pair_bound);
+        REQUIRE((a.error.ok() && b.error.ok()));
+        const Oracle truth = chunkwise_oracle(p, nullptr, {chunk});
+        OutputComparison h = compare_output(join(a.h, b.h), truth, whole, bound);
+        Comparison c = compare(b.last.c, truth.last.c, whole.DHQK * whole.DHV);
+        INFO("chunk " << chunk << ": split run " << h.describe() << "; last C " << c.describe());
+        CHECK(h.pass());
+        CHECK(c.worst <= bound);
     }
-    Result one = run_sequence(p, nullptr, true);
     Result a = run_sequence(first, nullptr, true);
     Result b = run_sequence(second, &a.last, true);
-    REQUIRE((one.error.ok() && a.error.ok() && b.error.ok()));
-    Comparison h2 = compare(b.h, piece(one.h, whole.DHV, split, whole.S - split), (whole.S - split) * whole.DHV);
-    INFO("recurrent second piece: " << h2.describe());
-    CHECK(h2.worst <= pair_bound);
+    REQUIRE((a.error.ok() && b.error.ok()));
+    OutputComparison h = compare_output(join(a.h, b.h), sequence_oracle(p, nullptr), whole, bound);
+    INFO("recurrent split run: " << h.describe());
+    CHECK(h.pass());
 }
