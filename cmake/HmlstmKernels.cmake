@@ -6,6 +6,10 @@ set(HMLSTM_CPU_TARGETS
     x86-64-linux
     CACHE STRING "Halide targets of the CPU kernels, most specific first")
 
+# The CUDA kernels: host code for baseline x86-64, device code as PTX for the highest compute capability Halide 21
+# knows (8.6); the driver compiles it for the card at hand (sm_90 on an H100).
+set(HMLSTM_CUDA_TARGET x86-64-linux-cuda-cuda_capability_86 CACHE STRING "Halide target of the CUDA kernels")
+
 set(HMLSTM_CHUNK_SIZES 16 32 64 128 256 CACHE STRING "Chunk sizes compiled for the chunkwise kernels")
 
 # Every kernel library; filled by hmlstm_add_kernel.
@@ -13,16 +17,21 @@ set_property(GLOBAL PROPERTY HMLSTM_KERNELS "")
 
 add_halide_runtime(hmlstm_halide_runtime TARGETS ${HMLSTM_CPU_TARGETS})
 
-# hmlstm_add_kernel(<name> GENERATOR <generator> DTYPE <float32|bfloat16> [PARAMS ...])
-# The dtype is that of q, k, v and h; gates and states are always float32.
+# hmlstm_add_kernel(<name> GENERATOR <generator> DTYPE <float32|bfloat16> [CUDA] [PARAMS ...])
+# The dtype is that of q, k, v and h; gates and states are always float32. CUDA builds the device variant.
+# The shared runtime gathers every library's target, so it carries the CUDA runtime once a CUDA kernel links it.
 function(hmlstm_add_kernel NAME)
-    cmake_parse_arguments(ARG "" "GENERATOR;DTYPE" "PARAMS" ${ARGN})
+    cmake_parse_arguments(ARG "CUDA" "GENERATOR;DTYPE" "PARAMS" ${ARGN})
+    set(targets ${HMLSTM_CPU_TARGETS})
+    if (ARG_CUDA)
+        set(targets ${HMLSTM_CUDA_TARGET})
+    endif ()
     add_halide_library(${NAME}
                        FROM hmlstm_generators
                        GENERATOR ${ARG_GENERATOR}
                        FUNCTION_NAME ${NAME}
                        USE_RUNTIME hmlstm_halide_runtime
-                       TARGETS ${HMLSTM_CPU_TARGETS}
+                       TARGETS ${targets}
                        FEATURES user_context
                        PARAMS q.type=${ARG_DTYPE} k.type=${ARG_DTYPE} v.type=${ARG_DTYPE} h.type=${ARG_DTYPE}
                               ${ARG_PARAMS})

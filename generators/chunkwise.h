@@ -21,7 +21,7 @@ struct ChunkwiseInputs {
 struct ChunkwiseFuncs {
     Var tau{"tau"}, sigma{"sigma"}, c{"c"}, bh{"bh"}, dqk{"dqk"}, dv{"dv"}, t{"t"}, kk{"kk"};
     // gates, per chunk
-    Func log_fgate{"log_fgate"}, igate{"igate"};
+    Func log_fgate{"log_fgate"}, igate{"igate_chunk"};  // not "igate": that names the input
     Func cum_log_fgate{"cum_log_fgate"};  // (sigma, tau): sum_{l=sigma+1..tau} lf_l within the chunk
     Func b{"b"}, a{"a"}, a_max{"a_max"};
     // inter-chunk state recurrence; index kk is the state before chunk kk (kk = 0 the initial state)

@@ -1,11 +1,13 @@
-// Glue for the chunkwise form (math: chunkwise.h, CPU schedule: schedules/chunkwise_cpu.cpp).
-#include "../schedules/cpu_schedules.h"
+// Glue for the chunkwise form (math: chunkwise.h, schedules: schedules/chunkwise_cpu.cpp and chunkwise_cuda.cpp).
+#include "../schedules/cuda_schedules.h"
 
 namespace hmlstm {
 namespace {
 
 class ChunkwiseForward : public Halide::Generator<ChunkwiseForward> {
 public:
+    GeneratorParam<int> gpu_threads{"gpu_threads", 0};  // CUDA targets only
+    GeneratorParam<int> gpu_rows{"gpu_rows", 0};
     GeneratorParam<int> chunk_size{"chunk_size", 64};
     GeneratorParam<int> vector_blocks{"vector_blocks", 0};
     GeneratorParam<int> row_block{"row_block", 0};
@@ -27,17 +29,23 @@ public:
     Output<Buffer<float, 2>> n_last{"n_last"};
     Output<Buffer<float, 1>> m_last{"m_last"};
 
+    CudaKnobs cuda_knobs() const { return resolve_cuda_knobs({gpu_threads, gpu_rows}); }
+
     void generate() {
         ChunkwiseInputs in{q, k, v, igate, fgate, c_initial, n_initial, m_initial,
                            q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(),
                            eps, norm_val, stabilize_correctly, chunk_size};
         ChunkwiseFuncs f = define_chunkwise(in);
-        h(f.dv, f.t, f.bh) = Halide::cast(h.type(), f.h(f.dv, f.t, f.bh));
+        h(f.dv, f.t, f.bh) = narrow(f.h(f.dv, f.t, f.bh), h.type());
         c_last(f.dv, f.dqk, f.bh) = f.c_last(f.dv, f.dqk, f.bh);
         n_last(f.dqk, f.bh) = f.n_last(f.dqk, f.bh);
         m_last(f.bh) = f.m_last(f.bh);
 
         ChunkwiseOutputs out{h, c_last, n_last, m_last};
+        if (get_target().has_gpu_feature()) {
+            schedule_chunkwise_cuda(f, out, chunk_size, cuda_knobs());
+            return;
+        }
         CpuKnobs knobs;
         knobs.vector_blocks = vector_blocks;
         knobs.row_block = row_block;

@@ -27,9 +27,20 @@ inline Expr normalizer(const Expr &q_dot_n, const Expr &floor, const Expr &eps) 
     return Halide::max(Halide::abs(q_dot_n), floor) + eps;
 }
 
-// Inputs may be float32 or bfloat16; all arithmetic is float32.
+// Inputs may be float32 or bfloat16; all arithmetic is float32. A bfloat16 is the upper half of a float32, so
+// widening is exact; it is done on the bits because Halide's PTX backend cannot cast bfloat16.
 inline Expr widen(const Expr &x) {
-    return Halide::cast<float>(x);
+    if (!x.type().is_bfloat()) return Halide::cast<float>(x);
+    return Halide::reinterpret<float>(Halide::cast<uint32_t>(Halide::reinterpret<uint16_t>(x)) << 16);
+}
+
+// A float32 result stored as the output type: bfloat16 rounds to nearest, ties to even; NaN stays a (quiet) NaN.
+inline Expr narrow(const Expr &x, const Halide::Type &type) {
+    if (!type.is_bfloat()) return Halide::cast(type, x);
+    Expr bits = Halide::reinterpret<uint32_t>(x);
+    Expr rounded = (bits + (0x7fff + ((bits >> 16) & 1))) >> 16;
+    Expr nan = (bits & 0x7fffffff) > 0x7f800000;
+    return Halide::reinterpret(type, Halide::cast<uint16_t>(Halide::select(nan, (bits >> 16) | 0x40, rounded)));
 }
 
 // A feature index clamped into [0, extent): the identity on every index the math uses. It lets a schedule compute

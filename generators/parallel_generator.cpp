@@ -1,11 +1,13 @@
-// Glue for the parallel stabilized form (math: parallel.h, CPU schedule: schedules/parallel_cpu.cpp).
-#include "../schedules/cpu_schedules.h"
+// Glue for the parallel stabilized form (math: parallel.h, schedules: schedules/parallel_cpu.cpp and parallel_cuda.cpp).
+#include "../schedules/cuda_schedules.h"
 
 namespace hmlstm {
 namespace {
 
 class ParallelForward : public Halide::Generator<ParallelForward> {
 public:
+    GeneratorParam<int> gpu_threads{"gpu_threads", 0};  // CUDA targets only
+    GeneratorParam<int> gpu_rows{"gpu_rows", 0};
     GeneratorParam<int> vector_blocks{"vector_blocks", 0};
     GeneratorParam<int> row_block{"row_block", 0};
 
@@ -21,11 +23,17 @@ public:
 
     Output<Buffer<void, 3>> h{"h"};                  // (dv, t, bh)
 
+    CudaKnobs cuda_knobs() const { return resolve_cuda_knobs({gpu_threads, gpu_rows}); }
+
     void generate() {
         ParallelFuncs f = define_parallel({q, k, v, igate, fgate, mask, use_mask, stabilize_rowwise,
                                            q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(), eps});
-        h(f.dv, f.t, f.bh) = Halide::cast(h.type(), f.h(f.dv, f.t, f.bh));
+        h(f.dv, f.t, f.bh) = narrow(f.h(f.dv, f.t, f.bh), h.type());
 
+        if (get_target().has_gpu_feature()) {
+            schedule_parallel_cuda(f, h, cuda_knobs());
+            return;
+        }
         CpuKnobs knobs;
         knobs.vector_blocks = vector_blocks;
         knobs.row_block = row_block;

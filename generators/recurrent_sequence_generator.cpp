@@ -1,11 +1,13 @@
-// Glue for the recurrent sequence (math: recurrent.h, CPU schedule: schedules/recurrent_cpu.cpp).
-#include "../schedules/cpu_schedules.h"
+// Glue for the recurrent sequence (math: recurrent.h, schedules: schedules/recurrent_cpu.cpp and recurrent_cuda.cpp).
+#include "../schedules/cuda_schedules.h"
 
 namespace hmlstm {
 namespace {
 
 class RecurrentSequenceForward : public Halide::Generator<RecurrentSequenceForward> {
 public:
+    GeneratorParam<int> gpu_threads{"gpu_threads", 0};  // CUDA targets only
+    GeneratorParam<int> gpu_rows{"gpu_rows", 0};
     GeneratorParam<int> vector_width{"vector_width", 0};
 
     Input<Buffer<void, 3>> q{"q"};                  // (dqk, t, bh)
@@ -23,15 +25,21 @@ public:
     Output<Buffer<float, 2>> n_last{"n_last"};
     Output<Buffer<float, 1>> m_last{"m_last"};
 
+    CudaKnobs cuda_knobs() const { return resolve_cuda_knobs({gpu_threads, gpu_rows}); }
+
     void generate() {
         SequenceFuncs f = define_recurrent_sequence({q, k, v, igate, fgate, c_initial, n_initial, m_initial,
                                                      q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(), eps});
-        h(f.dv, f.t, f.bh) = Halide::cast(h.type(), f.h(f.dv, f.t, f.bh));
+        h(f.dv, f.t, f.bh) = narrow(f.h(f.dv, f.t, f.bh), h.type());
         c_last(f.dv, f.dqk, f.bh) = f.c_last(f.dv, f.dqk, f.bh);
         n_last(f.dqk, f.bh) = f.n_last(f.dqk, f.bh);
         m_last(f.bh) = f.m_last(f.bh);
 
         SequenceOutputs out{h, c_last, n_last, m_last};
+        if (get_target().has_gpu_feature()) {
+            schedule_recurrent_sequence_cuda(f, out, cuda_knobs());
+            return;
+        }
         CpuKnobs knobs;
         knobs.vector_width = vector_width;
         schedule_recurrent_sequence_cpu(f, out, resolve_knobs(knobs, get_target()), get_target());

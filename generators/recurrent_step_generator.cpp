@@ -1,11 +1,13 @@
-// Glue for the recurrent step (math: recurrent.h, CPU schedule: schedules/recurrent_cpu.cpp).
-#include "../schedules/cpu_schedules.h"
+// Glue for the recurrent step (math: recurrent.h, schedules: schedules/recurrent_cpu.cpp and recurrent_cuda.cpp).
+#include "../schedules/cuda_schedules.h"
 
 namespace hmlstm {
 namespace {
 
 class RecurrentStepForward : public Halide::Generator<RecurrentStepForward> {
 public:
+    GeneratorParam<int> gpu_threads{"gpu_threads", 0};  // CUDA targets only
+    GeneratorParam<int> gpu_rows{"gpu_rows", 0};
     GeneratorParam<int> vector_width{"vector_width", 0};
 
     Input<Buffer<float, 3>> c_state{"c_state"};  // (dv, dqk, bh)
@@ -23,16 +25,22 @@ public:
     Output<Buffer<float, 2>> n_new{"n_new"};
     Output<Buffer<float, 1>> m_new{"m_new"};
 
+    CudaKnobs cuda_knobs() const { return resolve_cuda_knobs({gpu_threads, gpu_rows}); }
+
     void generate() {
         StepFuncs f = define_recurrent_step(
             {c_state, n_state, m_state, q, k, v, igate, fgate, q.dim(0).extent(), v.dim(0).extent(), eps});
         // Outputs restate the math (not alias it) so that the schedule may fuse them with h.
-        h(f.dv, f.bh) = Halide::cast(h.type(), f.h(f.dv, f.bh));
+        h(f.dv, f.bh) = narrow(f.h(f.dv, f.bh), h.type());
         c_new(f.dv, f.dqk, f.bh) = f.c_new(f.dv, f.dqk, f.bh);
         n_new(f.dqk, f.bh) = f.n_new(f.dqk, f.bh);
         m_new(f.bh) = f.m_new(f.bh);
 
         StepOutputs out{h, c_new, n_new, m_new};
+        if (get_target().has_gpu_feature()) {
+            schedule_recurrent_step_cuda(f, out, cuda_knobs());
+            return;
+        }
         CpuKnobs knobs;
         knobs.vector_width = vector_width;
         schedule_recurrent_step_cpu(f, out, resolve_knobs(knobs, get_target()), get_target());

@@ -8,6 +8,7 @@
 #include "hmlstm/hmlstm.h"
 #include "kernels.h"
 #include "validate.h"
+#include "cuda_device.h"
 
 namespace hmlstm {
 
@@ -15,75 +16,157 @@ using namespace detail;
 
 namespace {
 
-// Checks shared by every form: shape, dtype, the data pointers, eps, and (optionally) the data's finiteness.
-void check_inputs(Checker &check, const Shape &s, const QKV &qkv, const Gates &gates, const void *h, float eps,
-                  bool check_finite) {
-    check.shape(s).dtype(qkv.dtype).eps(eps);
-    check.pointer(qkv.q, "q").pointer(qkv.k, "k").pointer(qkv.v, "v");
-    check.pointer(gates.i, "i").pointer(gates.f, "f").pointer(h, "h");
+// Where a call's memory is, and the buffers it borrows: zeros to read in place of initial states that were not
+// given, and room for outputs nobody asked for. Host calls use vectors of their own; CUDA calls use per-context
+// device buffers (cuda_device.h).
+struct Memory {
+    bool cuda = false;
+    CudaPlacement placement;
+    std::vector<float> host_zeros, host_discard;
+    const void *zeros = nullptr;
+    float *discard = nullptr;
+};
+
+// Checks shared by every form: shape, dtype, the data pointers, eps, where the memory is, and (host memory, with
+// check_finite) the data's finiteness. `floats_*` size the borrowed buffers for `per_call` slices.
+struct DataChecks {
+    const Shape &s;
+    const QKV &qkv;
+    const Gates &gates;
+    const void *h;
+    float eps;
+    bool check_finite;
+    const DeviceOptions &device;
+};
+
+void check_inputs(Checker &check, const DataChecks &d, Memory *mem) {
+    const Shape &s = d.s;
+    check.shape(s).dtype(d.qkv.dtype).eps(d.eps);
+    check.pointer(d.qkv.q, "q").pointer(d.qkv.k, "k").pointer(d.qkv.v, "v");
+    check.pointer(d.gates.i, "i").pointer(d.gates.f, "f").pointer(d.h, "h");
     check.slice_bytes(double(s.S) * std::max(s.DHQK, s.DHV) * 4.0, "q, k, v or h");
-    if (!check.ok() || !check_finite) return;
+    check.require(d.device.kind == Device::cpu || d.device.kind == Device::cuda, Status::invalid_argument,
+                  "device.kind " + std::to_string(static_cast<int>(d.device.kind)) + " is not cpu or cuda");
+    if (!check.ok()) return;
     TensorSizes n(s);
-    check.finite(qkv.q, qkv.dtype, n.qk, "q").finite(qkv.k, qkv.dtype, n.qk, "k").finite(qkv.v, qkv.dtype, n.v, "v");
-    check.no_nan(gates.i, n.gates, "i").no_nan(gates.f, n.gates, "f");
+    if (d.device.kind == Device::cuda) {
+        check.require(cuda_built(), Status::unsupported, "device.kind = cuda, but this build has no CUDA kernels");
+        if (!check.ok()) return;
+        mem->cuda = true;
+        check.adopt(resolve_cuda_placement(check.function(), d.device, &mem->placement));
+        const int64_t elem = static_cast<int64_t>(dtype_size(d.qkv.dtype));
+        void *ctx = mem->placement.context;
+        check.device_range(d.qkv.q, n.qk * elem, "q", ctx).device_range(d.qkv.k, n.qk * elem, "k", ctx);
+        check.device_range(d.qkv.v, n.v * elem, "v", ctx).device_range(d.h, n.v * elem, "h", ctx);
+        check.device_range(d.gates.i, n.gates * 4, "i", ctx).device_range(d.gates.f, n.gates * 4, "f", ctx);
+        return;
+    }
+    if (!d.check_finite) return;
+    check.finite(d.qkv.q, d.qkv.dtype, n.qk, "q").finite(d.qkv.k, d.qkv.dtype, n.qk, "k");
+    check.finite(d.qkv.v, d.qkv.dtype, n.v, "v");
+    check.no_nan(d.gates.i, n.gates, "i").no_nan(d.gates.f, n.gates, "f");
+}
+
+// States the caller passes: on CUDA each must be device memory of the call's context, of its full size.
+void check_state_memory(Checker &check, const Memory &mem, const Shape &s, const float *c, const float *n,
+                        const float *m, const char *c_name, const char *n_name, const char *m_name) {
+    if (!mem.cuda) return;
+    TensorSizes sz(s);
+    void *ctx = mem.placement.context;
+    check.device_range(c, sz.c * 4, c_name, ctx).device_range(n, sz.n * 4, n_name, ctx);
+    check.device_range(m, sz.m * 4, m_name, ctx);
+}
+
+// Sizes the borrowed buffers (in floats) once every check has passed.
+Error borrow(const char *function, Memory *mem, int64_t zero_floats, int64_t discard_floats) {
+    if (!mem->cuda) {
+        mem->host_zeros.assign(static_cast<size_t>(zero_floats), 0.0f);
+        mem->host_discard.resize(static_cast<size_t>(discard_floats));
+        mem->zeros = mem->host_zeros.data();
+        mem->discard = mem->host_discard.data();
+        return {};
+    }
+    uint64_t zeros = 0, discard = 0;
+    Error e = device_zeros(function, mem->placement.context, zero_floats * 4, &zeros);
+    if (e.ok() && discard_floats > 0) e = device_discard(function, mem->placement.context, discard_floats * 4, &discard);
+    mem->zeros = reinterpret_cast<const void *>(zeros);
+    mem->discard = reinterpret_cast<float *>(discard);
+    return e;
 }
 
 // Pointers to the slices [first, first + count) of every tensor, and the views a kernel call takes.
 struct SliceGroup {
     const Shape &s;
+    const Memory &mem;
     int64_t first, count;
 
     const void *at(const void *base, int64_t per_slice, size_t elem_size) const {
         return static_cast<const uint8_t *>(base) + first * per_slice * elem_size;
     }
     View tokens(const void *base, halide_type_t type, int64_t width) const {  // (width, S, slices)
-        return View(type, at(base, s.S * width, type.bytes()), {width, s.S, count});
+        return View(type, at(base, s.S * width, type.bytes()), {width, s.S, count}, {}, mem.cuda);
     }
-    View gates(const float *base) const { return View(float32_type(), at(base, s.S, 4), {s.S, count}); }
-    View c(const float *base) const { return View(float32_type(), at(base, s.DHQK * s.DHV, 4), {s.DHV, s.DHQK, count}); }
-    View n(const float *base) const { return View(float32_type(), at(base, s.DHQK, 4), {s.DHQK, count}); }
-    View m(const float *base) const { return View(float32_type(), at(base, 1, 4), {count}); }
+    View gates(const float *base) const { return View(float32_type(), at(base, s.S, 4), {s.S, count}, {}, mem.cuda); }
+    View c(const float *base) const {
+        return View(float32_type(), at(base, s.DHQK * s.DHV, 4), {s.DHV, s.DHQK, count}, {}, mem.cuda);
+    }
+    View n(const float *base) const { return View(float32_type(), at(base, s.DHQK, 4), {s.DHQK, count}, {}, mem.cuda); }
+    View m(const float *base) const { return View(float32_type(), at(base, 1, 4), {count}, {}, mem.cuda); }
+    View discard(int64_t offset, std::initializer_list<int64_t> extents) const {  // room for unwanted outputs
+        return View(float32_type(), mem.discard + offset, extents, {}, mem.cuda);
+    }
+    // Zeros: a row of them repeated along every outer dimension (strides 0).
+    View zeros(std::initializer_list<int64_t> extents, std::initializer_list<int64_t> strides) const {
+        return View(float32_type(), mem.zeros, extents, strides, mem.cuda);
+    }
 };
+
+// Floats of zeros an InitialViews reads, and of room a LastViews writes, for groups of `count` slices.
+int64_t zero_floats(const Shape &s, int64_t count) { return std::max({s.DHQK, s.DHV, count, s.S}); }
+int64_t discard_floats(const Shape &s, int64_t count) { return count * (s.DHQK * s.DHV + s.DHQK + 1); }
 
 // Initial states that were not given read zeros: one row of zeros repeated with stride 0.
 struct InitialViews {
-    std::vector<float> zeros;
     View c, n, m;
     InitialViews(const SliceGroup &g, const InitialStates &init)
-        : zeros(std::max({g.s.DHQK, g.s.DHV, g.count}), 0.0f),
-          c(init.c ? g.c(init.c) : View(float32_type(), zeros.data(), {g.s.DHV, g.s.DHQK, g.count}, {1, 0, 0})),
-          n(init.n ? g.n(init.n) : View(float32_type(), zeros.data(), {g.s.DHQK, g.count}, {1, 0})),
-          m(init.m ? g.m(init.m) : View(float32_type(), zeros.data(), {g.count})) {}
+        : c(init.c ? g.c(init.c) : g.zeros({g.s.DHV, g.s.DHQK, g.count}, {1, 0, 0})),
+          n(init.n ? g.n(init.n) : g.zeros({g.s.DHQK, g.count}, {1, 0})),
+          m(init.m ? g.m(init.m) : g.zeros({g.count}, {1})) {}
 };
 
-// Last states go to the caller's buffers when asked for, else to scratch of one group.
+// Last states go to the caller's buffers when asked for, else to the borrowed room.
 struct LastViews {
-    std::vector<float> scratch;
     View c, n, m;
     LastViews(const SliceGroup &g, const StatesOut &out, bool wanted)
-        : scratch(wanted ? 0 : g.count * (g.s.DHQK * g.s.DHV + g.s.DHQK + 1)),
-          c(wanted ? g.c(out.c) : View(float32_type(), scratch.data(), {g.s.DHV, g.s.DHQK, g.count})),
-          n(wanted ? g.n(out.n) : View(float32_type(), scratch.data() + g.count * g.s.DHQK * g.s.DHV, {g.s.DHQK, g.count})),
-          m(wanted ? g.m(out.m) : View(float32_type(), scratch.data() + g.count * (g.s.DHQK * g.s.DHV + g.s.DHQK), {g.count})) {}
+        : c(wanted ? g.c(out.c) : g.discard(0, {g.s.DHV, g.s.DHQK, g.count})),
+          n(wanted ? g.n(out.n) : g.discard(g.count * g.s.DHQK * g.s.DHV, {g.s.DHQK, g.count})),
+          m(wanted ? g.m(out.m) : g.discard(g.count * (g.s.DHQK * g.s.DHV + g.s.DHQK), {g.count})) {}
 };
 
-void check_last_states(Checker &check, bool wanted, const StatesOut &last) {
+void check_last_states(Checker &check, bool wanted, const StatesOut &last, const Memory &mem, const Shape &s) {
     if (!wanted) return;
     check.pointer(last.c, "last.c (return_last_states)").pointer(last.n, "last.n (return_last_states)");
     check.pointer(last.m, "last.m (return_last_states)");
+    check_state_memory(check, mem, s, last.c, last.n, last.m, "last.c", "last.n", "last.m");
 }
 
-// Runs `call(group)` over groups of slices sized so that a call's buffers and scratch stay within bounds.
-template <typename Call>
-Error for_each_group(const char *function, const Shape &s, double scratch_bytes_per_slice, Call call) {
-    install_halide_hooks();
-    const int64_t heads = s.B * s.NH;
+// How many slices one kernel call takes, so that its buffers and scratch stay within bounds.
+int64_t group_size(const Shape &s, double scratch_bytes_per_slice) {
     const double io_bytes = double(s.S) * (2 * s.DHQK + 2 * s.DHV + 2) * 4.0 + double(s.DHQK) * s.DHV * 8.0;
-    const int64_t per_call = slices_per_call(heads, std::max(io_bytes, scratch_bytes_per_slice));
+    return slices_per_call(s.B * s.NH, std::max(io_bytes, scratch_bytes_per_slice));
+}
+
+// Borrows the call's buffers, then runs `call(group)` over groups of `per_call` slices.
+template <typename Call>
+Error for_each_group(const char *function, const Shape &s, Memory &mem, int64_t per_call, bool discards, Call call) {
+    install_halide_hooks();
+    Error e = borrow(function, &mem, zero_floats(s, per_call), discards ? discard_floats(s, per_call) : 0);
+    if (!e.ok()) return e;
+    const int64_t heads = s.B * s.NH;
     for (int64_t first = 0; first < heads; first += per_call) {
-        SliceGroup group{s, first, std::min(per_call, heads - first)};
-        CallContext ctx{function, {}};
-        Error e = kernel_result(call(group, &ctx), ctx);
+        SliceGroup group{s, mem, first, std::min(per_call, heads - first)};
+        CallContext ctx{function, {}, mem.placement.context, mem.placement.stream};
+        e = kernel_result(call(group, &ctx), ctx);
         if (!e.ok()) return e;
     }
     return {};
@@ -95,12 +178,14 @@ Error mlstm_chunkwise_fw(const Shape &s, const QKV &qkv, const Gates &gates, voi
                          const StatesOut &last, const ChunkwiseOptions &o) {
     const char *fn = "mlstm_chunkwise_fw";
     Checker check(fn);
-    check_inputs(check, s, qkv, gates, h, o.eps, o.check_finite);
-    ChunkwiseKernel kernel = check.ok() ? chunkwise_kernel(qkv.dtype, o.chunk_size) : nullptr;
+    Memory mem;
+    check_inputs(check, {s, qkv, gates, h, o.eps, o.check_finite, o.device}, &mem);
+    ChunkwiseKernel kernel = check.ok() ? chunkwise_kernel(qkv.dtype, o.chunk_size, o.device.kind) : nullptr;
     check.require(kernel != nullptr, Status::unsupported,
                   "chunk_size = " + std::to_string(o.chunk_size) + " is not compiled (compiled: 16, 32, 64, 128, 256)");
     check.require(std::isfinite(o.norm_val), Status::invalid_argument, "norm_val must be finite");
-    check_last_states(check, o.return_last_states, last);
+    check_state_memory(check, mem, s, initial.c, initial.n, initial.m, "initial.c", "initial.n", "initial.m");
+    check_last_states(check, o.return_last_states, last, mem, s);
     if (!check.ok()) return check.error();
     // The kernel keeps the state before every chunk of a slice.
     const int64_t chunks = (s.S + o.chunk_size - 1) / o.chunk_size;
@@ -109,7 +194,8 @@ Error mlstm_chunkwise_fw(const Shape &s, const QKV &qkv, const Gates &gates, voi
     if (!check.ok()) return check.error();
 
     const halide_type_t type = halide_type_of(qkv.dtype);
-    return for_each_group(fn, s, state_bytes + double(s.S) * o.chunk_size * 4.0, [&](SliceGroup &g, CallContext *ctx) {
+    const int64_t per_call = group_size(s, state_bytes + double(s.S) * o.chunk_size * 4.0);
+    return for_each_group(fn, s, mem, per_call, !o.return_last_states, [&](SliceGroup &g, CallContext *ctx) {
         View q = g.tokens(qkv.q, type, s.DHQK), k = g.tokens(qkv.k, type, s.DHQK), v = g.tokens(qkv.v, type, s.DHV);
         View i = g.gates(gates.i), f = g.gates(gates.f), out = g.tokens(h, type, s.DHV);
         InitialViews init(g, initial);
@@ -123,16 +209,20 @@ Error recurrent_sequence_fw(const Shape &s, const QKV &qkv, const Gates &gates, 
                             const StatesOut &last, const RecurrentOptions &o) {
     const char *fn = "recurrent_sequence_fw";
     Checker check(fn);
-    check_inputs(check, s, qkv, gates, h, o.eps, o.check_finite);
-    check_last_states(check, o.return_last_states, last);
+    Memory mem;
+    check_inputs(check, {s, qkv, gates, h, o.eps, o.check_finite, o.device}, &mem);
+    check_state_memory(check, mem, s, initial.c, initial.n, initial.m, "initial.c", "initial.n", "initial.m");
+    check_last_states(check, o.return_last_states, last, mem, s);
     // The kernel's work area holds the state and every token's numerator: (DHV + 1) x (DHQK + S) floats.
     const double work_bytes = double(s.DHV + 1) * double(s.DHQK + s.S) * 4.0;
     check.slice_bytes(work_bytes, "the recurrent work area");
+    SequenceKernel kernel = check.ok() ? sequence_kernel(qkv.dtype, o.device.kind) : nullptr;
+    check.require(kernel != nullptr, Status::unsupported, "no recurrent sequence kernel for this dtype and device");
     if (!check.ok()) return check.error();
 
-    SequenceKernel kernel = sequence_kernel(qkv.dtype);
     const halide_type_t type = halide_type_of(qkv.dtype);
-    return for_each_group(fn, s, work_bytes, [&](SliceGroup &g, CallContext *ctx) {
+    return for_each_group(fn, s, mem, group_size(s, work_bytes), !o.return_last_states,
+                          [&](SliceGroup &g, CallContext *ctx) {
         View q = g.tokens(qkv.q, type, s.DHQK), k = g.tokens(qkv.k, type, s.DHQK), v = g.tokens(qkv.v, type, s.DHV);
         View i = g.gates(gates.i), f = g.gates(gates.f), out = g.tokens(h, type, s.DHV);
         InitialViews init(g, initial);
@@ -148,18 +238,23 @@ Error recurrent_step_fw(const Shape &s, const QKV &qkv, const Gates &gates, void
     Checker check(fn);
     check.require(s.S == 1, Status::invalid_shape,
                   "shape.S = " + std::to_string(s.S) + " must be 1 (one token per step)");
-    check_inputs(check, s, qkv, gates, h, o.eps, o.check_finite);
+    Memory mem;
+    check_inputs(check, {s, qkv, gates, h, o.eps, o.check_finite, o.device}, &mem);
     check.pointer(state.c, "state.c").pointer(state.n, "state.n").pointer(state.m, "state.m");
     check.pointer(new_state.c, "new_state.c").pointer(new_state.n, "new_state.n").pointer(new_state.m, "new_state.m");
+    check_state_memory(check, mem, s, state.c, state.n, state.m, "state.c", "state.n", "state.m");
+    check_state_memory(check, mem, s, new_state.c, new_state.n, new_state.m, "new_state.c", "new_state.n",
+                       "new_state.m");
     check.slice_bytes(double(s.DHQK) * s.DHV * 4.0, "the state C");
+    StepKernel kernel = check.ok() ? step_kernel(qkv.dtype, o.device.kind) : nullptr;
+    check.require(kernel != nullptr, Status::unsupported, "no recurrent step kernel for this dtype and device");
     if (!check.ok()) return check.error();
 
-    StepKernel kernel = step_kernel(qkv.dtype);
     const halide_type_t type = halide_type_of(qkv.dtype);
-    return for_each_group(fn, s, 0.0, [&](SliceGroup &g, CallContext *ctx) {
+    return for_each_group(fn, s, mem, group_size(s, 0.0), false, [&](SliceGroup &g, CallContext *ctx) {
         // One token per slice: q, k, v and h are (width, slices).
         auto token = [&](const void *base, int64_t width) {
-            return View(type, g.at(base, width, type.bytes()), {width, g.count});
+            return View(type, g.at(base, width, type.bytes()), {width, g.count}, {}, mem.cuda);
         };
         View q = token(qkv.q, s.DHQK), k = token(qkv.k, s.DHQK), v = token(qkv.v, s.DHV), out = token(h, s.DHV);
         View i = g.m(gates.i), f = g.m(gates.f);
@@ -174,24 +269,29 @@ Error parallel_stabilized_simple(const Shape &s, const QKV &qkv, const Gates &ga
                                  const ParallelOptions &o) {
     const char *fn = "parallel_stabilized_simple";
     Checker check(fn);
-    check_inputs(check, s, qkv, gates, h, o.eps, o.check_finite);
+    Memory mem;
+    check_inputs(check, {s, qkv, gates, h, o.eps, o.check_finite, o.device}, &mem);
+    if (mem.cuda) {
+        check.device_range(o.lower_triangular_matrix, s.S * s.S, "lower_triangular_matrix", mem.placement.context);
+    }
     // The kernel holds the S x S cumulative forget-gate matrix of each slice.
     const double matrix_bytes = double(s.S) * double(s.S) * 4.0;
     check.slice_bytes(matrix_bytes, "the S x S gate matrix");
+    ParallelKernel kernel = check.ok() ? parallel_kernel(qkv.dtype, o.device.kind) : nullptr;
+    check.require(kernel != nullptr, Status::unsupported, "no parallel kernel for this dtype and device");
     if (!check.ok()) return check.error();
 
-    ParallelKernel kernel = parallel_kernel(qkv.dtype);
     const halide_type_t type = halide_type_of(qkv.dtype);
-    // Without a mask the kernel never reads one, but its bounds still cover (S, S): one row repeated does.
-    std::vector<uint8_t> unused_row(o.lower_triangular_matrix ? 0 : s.S, 1);
-    View mask = o.lower_triangular_matrix
-                    ? View(halide_type_t(halide_type_uint, 8), o.lower_triangular_matrix, {s.S, s.S})
-                    : View(halide_type_t(halide_type_uint, 8), unused_row.data(), {s.S, s.S}, {1, 0});
-    return for_each_group(fn, s, matrix_bytes, [&](SliceGroup &g, CallContext *ctx) {
+    const halide_type_t u8 = halide_type_t(halide_type_uint, 8);
+    const bool use_mask = o.lower_triangular_matrix != nullptr;
+    return for_each_group(fn, s, mem, group_size(s, matrix_bytes), false, [&](SliceGroup &g, CallContext *ctx) {
         View q = g.tokens(qkv.q, type, s.DHQK), k = g.tokens(qkv.k, type, s.DHQK), v = g.tokens(qkv.v, type, s.DHV);
         View i = g.gates(gates.i), f = g.gates(gates.f), out = g.tokens(h, type, s.DHV);
-        return kernel(ctx, q.get(), k.get(), v.get(), i.get(), f.get(), mask.get(), o.lower_triangular_matrix != nullptr,
-                      o.stabilize_rowwise, o.eps, out.get());
+        // Without a mask the kernel never reads one, but its bounds still cover (S, S): one zero row repeated does.
+        View mask = use_mask ? View(u8, o.lower_triangular_matrix, {s.S, s.S}, {}, mem.cuda)
+                             : View(u8, mem.zeros, {s.S, s.S}, {1, 0}, mem.cuda);
+        return kernel(ctx, q.get(), k.get(), v.get(), i.get(), f.get(), mask.get(), use_mask, o.stabilize_rowwise,
+                      o.eps, out.get());
     });
 }
 
@@ -213,6 +313,14 @@ int num_threads() {
 const int64_t *compiled_chunk_sizes(int *count) {
     if (count) *count = kNumChunkSizes;
     return kChunkSizes;
+}
+
+bool cuda_built() {
+#ifdef HMLSTM_WITH_CUDA
+    return true;
+#else
+    return false;
+#endif
 }
 
 const char *version() {

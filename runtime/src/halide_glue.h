@@ -15,9 +15,16 @@ struct View {
     halide_buffer_t buf{};
     halide_dimension_t dims[4]{};
 
+    // With `cuda`, data is CUDA device memory: the buffer is wrapped for Halide's CUDA runtime when first used.
     View(halide_type_t type, const void *data, std::initializer_list<int64_t> extents,
-         std::initializer_list<int64_t> strides = {});
-    halide_buffer_t *get() { return &buf; }
+         std::initializer_list<int64_t> strides = {}, bool cuda = false);
+    View(const View &) = delete;  // buf.dim points into this object
+    ~View();
+    halide_buffer_t *get();
+
+private:
+    const void *cuda_data_ = nullptr;
+    bool wrapped_ = false;
 };
 
 halide_type_t halide_type_of(DType dtype);
@@ -28,6 +35,8 @@ inline halide_type_t float32_type() { return halide_type_t(halide_type_float, 32
 struct CallContext {
     const char *function;
     std::string halide_message;
+    void *cuda_context = nullptr;  // with Device::cuda: the context and stream every kernel of the call runs on
+    void *cuda_stream = nullptr;
 };
 
 // Installs, once per process, the error handler (Halide's default would only print) and the scratch allocator

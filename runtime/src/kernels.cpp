@@ -1,4 +1,4 @@
-// Generated kernels by (form, dtype, chunk size); the same matrix as generators/CMakeLists.txt.
+// Generated kernels by (form, dtype, chunk size, device); the same matrix as generators/CMakeLists.txt.
 #include "kernels.h"
 
 #include "mlstm_chunkwise_fw_bf16_chunk128.h"
@@ -17,6 +17,27 @@
 #include "mlstm_recurrent_sequence_fw_f32.h"
 #include "mlstm_recurrent_step_fw_bf16.h"
 #include "mlstm_recurrent_step_fw_f32.h"
+#ifdef HMLSTM_WITH_CUDA
+#include "mlstm_chunkwise_fw_bf16_chunk128_cuda.h"
+#include "mlstm_chunkwise_fw_bf16_chunk16_cuda.h"
+#include "mlstm_chunkwise_fw_bf16_chunk256_cuda.h"
+#include "mlstm_chunkwise_fw_bf16_chunk32_cuda.h"
+#include "mlstm_chunkwise_fw_bf16_chunk64_cuda.h"
+#include "mlstm_chunkwise_fw_f32_chunk128_cuda.h"
+#include "mlstm_chunkwise_fw_f32_chunk16_cuda.h"
+#include "mlstm_chunkwise_fw_f32_chunk256_cuda.h"
+#include "mlstm_chunkwise_fw_f32_chunk32_cuda.h"
+#include "mlstm_chunkwise_fw_f32_chunk64_cuda.h"
+#include "mlstm_parallel_fw_bf16_cuda.h"
+#include "mlstm_parallel_fw_f32_cuda.h"
+#include "mlstm_recurrent_sequence_fw_bf16_cuda.h"
+#include "mlstm_recurrent_sequence_fw_f32_cuda.h"
+#include "mlstm_recurrent_step_fw_bf16_cuda.h"
+#include "mlstm_recurrent_step_fw_f32_cuda.h"
+#define HMLSTM_CUDA_KERNEL(name) name##_cuda
+#else
+#define HMLSTM_CUDA_KERNEL(name) nullptr
+#endif
 
 namespace hmlstm::detail {
 
@@ -24,45 +45,50 @@ const int64_t kChunkSizes[] = {16, 32, 64, 128, 256};
 const int kNumChunkSizes = 5;
 
 namespace {
-struct ChunkwiseVariant {
-    int64_t chunk_size;
-    ChunkwiseKernel f32, bf16;
-};
-const ChunkwiseVariant kChunkwise[] = {
-    {16, mlstm_chunkwise_fw_f32_chunk16, mlstm_chunkwise_fw_bf16_chunk16},
-    {32, mlstm_chunkwise_fw_f32_chunk32, mlstm_chunkwise_fw_bf16_chunk32},
-    {64, mlstm_chunkwise_fw_f32_chunk64, mlstm_chunkwise_fw_bf16_chunk64},
-    {128, mlstm_chunkwise_fw_f32_chunk128, mlstm_chunkwise_fw_bf16_chunk128},
-    {256, mlstm_chunkwise_fw_f32_chunk256, mlstm_chunkwise_fw_bf16_chunk256},
+
+// One kernel in its four variants.
+template <typename Kernel>
+struct Variants {
+    Kernel f32, bf16, f32_cuda, bf16_cuda;
+    Kernel pick(DType dtype, Device device) const {
+        const bool cuda = device == Device::cuda;
+        switch (dtype) {
+        case DType::float32: return cuda ? f32_cuda : f32;
+        case DType::bfloat16: return cuda ? bf16_cuda : bf16;
+        }
+        return nullptr;
+    }
 };
 
-template <typename Kernel>
-Kernel by_dtype(DType dtype, Kernel f32, Kernel bf16) {
-    switch (dtype) {
-    case DType::float32: return f32;
-    case DType::bfloat16: return bf16;
-    }
-    return nullptr;
-}
+#define HMLSTM_VARIANTS(f32, bf16) {f32, bf16, HMLSTM_CUDA_KERNEL(f32), HMLSTM_CUDA_KERNEL(bf16)}
+
+struct ChunkwiseVariants {
+    int64_t chunk_size;
+    Variants<ChunkwiseKernel> kernels;
+};
+const ChunkwiseVariants kChunkwise[] = {
+    {16, HMLSTM_VARIANTS(mlstm_chunkwise_fw_f32_chunk16, mlstm_chunkwise_fw_bf16_chunk16)},
+    {32, HMLSTM_VARIANTS(mlstm_chunkwise_fw_f32_chunk32, mlstm_chunkwise_fw_bf16_chunk32)},
+    {64, HMLSTM_VARIANTS(mlstm_chunkwise_fw_f32_chunk64, mlstm_chunkwise_fw_bf16_chunk64)},
+    {128, HMLSTM_VARIANTS(mlstm_chunkwise_fw_f32_chunk128, mlstm_chunkwise_fw_bf16_chunk128)},
+    {256, HMLSTM_VARIANTS(mlstm_chunkwise_fw_f32_chunk256, mlstm_chunkwise_fw_bf16_chunk256)},
+};
+const Variants<SequenceKernel> kSequence = HMLSTM_VARIANTS(mlstm_recurrent_sequence_fw_f32,
+                                                           mlstm_recurrent_sequence_fw_bf16);
+const Variants<StepKernel> kStep = HMLSTM_VARIANTS(mlstm_recurrent_step_fw_f32, mlstm_recurrent_step_fw_bf16);
+const Variants<ParallelKernel> kParallel = HMLSTM_VARIANTS(mlstm_parallel_fw_f32, mlstm_parallel_fw_bf16);
+
 }  // namespace
 
-ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size) {
-    for (const ChunkwiseVariant &v : kChunkwise) {
-        if (v.chunk_size == chunk_size) return by_dtype(dtype, v.f32, v.bf16);
+ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device) {
+    for (const ChunkwiseVariants &v : kChunkwise) {
+        if (v.chunk_size == chunk_size) return v.kernels.pick(dtype, device);
     }
     return nullptr;
 }
 
-SequenceKernel sequence_kernel(DType dtype) {
-    return by_dtype<SequenceKernel>(dtype, mlstm_recurrent_sequence_fw_f32, mlstm_recurrent_sequence_fw_bf16);
-}
-
-StepKernel step_kernel(DType dtype) {
-    return by_dtype<StepKernel>(dtype, mlstm_recurrent_step_fw_f32, mlstm_recurrent_step_fw_bf16);
-}
-
-ParallelKernel parallel_kernel(DType dtype) {
-    return by_dtype<ParallelKernel>(dtype, mlstm_parallel_fw_f32, mlstm_parallel_fw_bf16);
-}
+SequenceKernel sequence_kernel(DType dtype, Device device) { return kSequence.pick(dtype, device); }
+StepKernel step_kernel(DType dtype, Device device) { return kStep.pick(dtype, device); }
+ParallelKernel parallel_kernel(DType dtype, Device device) { return kParallel.pick(dtype, device); }
 
 }  // namespace hmlstm::detail

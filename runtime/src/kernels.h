@@ -19,11 +19,11 @@ using StepKernel = int (*)(const void *, Buf c_state, Buf n_state, Buf m_state, 
 using ParallelKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf fgate, Buf mask, bool use_mask,
                                bool stabilize_rowwise, float eps, Buf h);
 
-// Null when the variant was not compiled.
-ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size);
-SequenceKernel sequence_kernel(DType dtype);
-StepKernel step_kernel(DType dtype);
-ParallelKernel parallel_kernel(DType dtype);
+// Null when the variant was not compiled (any CUDA kernel in a build without CUDA).
+ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device);
+SequenceKernel sequence_kernel(DType dtype, Device device);
+StepKernel step_kernel(DType dtype, Device device);
+ParallelKernel parallel_kernel(DType dtype, Device device);
 
 extern const int64_t kChunkSizes[];
 extern const int kNumChunkSizes;

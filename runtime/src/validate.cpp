@@ -1,5 +1,7 @@
 #include "validate.h"
 
+#include "cuda_device.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -92,6 +94,17 @@ Checker &Checker::no_nan(const float *data, int64_t count, const char *name) {
                         std::string(name) + " holds NaN at flat index " + std::to_string(idx));
         }
     }
+    return *this;
+}
+
+Checker &Checker::device_range(const void *p, int64_t bytes, const char *name, void *context) {
+    if (!ok() || p == nullptr) return *this;
+    const std::string why = check_device_range(p, bytes, context);
+    return require(why.empty(), Status::invalid_pointer, std::string(name) + " " + why);
+}
+
+Checker &Checker::adopt(const Error &e) {
+    if (ok() && !e.ok()) error_ = e;
     return *this;
 }
 

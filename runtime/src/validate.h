@@ -14,6 +14,7 @@ public:
 
     bool ok() const { return error_.ok(); }
     const Error &error() const { return error_; }
+    const char *function() const { return function_; }
 
     Checker &require(bool condition, Status status, const std::string &what);
     Checker &shape(const Shape &s);                 // positive sizes, supported head dims, no overflow
@@ -25,6 +26,10 @@ public:
     // NaN / infinity scan (see the header's rule); counts are element counts.
     Checker &finite(const void *data, DType dtype, int64_t count, const char *name);
     Checker &no_nan(const float *data, int64_t count, const char *name);
+    // With Device::cuda: `p` must hold `bytes` of device memory of `context` (p may be null: pointer() checks that).
+    Checker &device_range(const void *p, int64_t bytes, const char *name, void *context);
+    // Adopts an error found elsewhere (the first failure still wins).
+    Checker &adopt(const Error &e);
 
 private:
     Checker &fail(Status status, const std::string &what);

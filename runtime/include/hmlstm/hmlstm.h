@@ -1,8 +1,9 @@
 // hmlstm: mLSTM kernels generated ahead of time with Halide. The one public header.
 //
-// Every entry point takes plain pointers to the caller's host memory, a shape and an options struct, checks all of
-// them before touching any output, and returns an Error (never aborts, never throws). Tensors are contiguous and
-// row-major, as in xlstm_jax:
+// Every entry point takes plain pointers, a shape and an options struct, checks all of them before touching any
+// output, and returns an Error (never aborts, never throws). The pointers are the caller's host memory, or with
+// `options.device.kind = Device::cuda` the caller's CUDA device memory (see DeviceOptions). Tensors are contiguous
+// and row-major, as in xlstm_jax:
 //   q, k   (B, NH, S, DHQK)     v, h   (B, NH, S, DHV)      i, f (gate pre-activations)  (B, NH, S), float32
 //   C      (B, NH, DHQK, DHV)   n      (B, NH, DHQK)        m                            (B, NH),    float32
 // q, k, v and h share one dtype (float32 or bfloat16); gates and states are always float32.
@@ -10,7 +11,8 @@
 // Non-finite data: with `check_finite` (the default) a NaN or infinity in q, k or v, or a NaN in a gate, is an
 // error (Status::non_finite_input) naming the tensor and the first bad index. Gates may be +-infinity: i = -inf is
 // a closed input gate, f = +inf an open forget gate. States are not scanned. With check_finite off, non-finite data
-// give unspecified outputs for the affected (batch, head) slices only.
+// give unspecified outputs for the affected (batch, head) slices only. Device memory is never scanned (a scan would
+// have to wait for the stream): on CUDA, non-finite data always follow the check_finite-off rule.
 //
 // Threads: every call is safe to make from several threads at once; the kernels share one thread pool whose size
 // set_num_threads() sets (default: the number of cores, or the HL_NUM_THREADS environment variable).
@@ -32,6 +34,8 @@ enum class Status : int {
     non_finite_input,  // NaN or infinity in the data (see above)
     out_of_memory,     // a kernel could not allocate its scratch memory
     kernel_error,      // any other failure reported by a generated kernel
+    invalid_pointer,   // with Device::cuda: a pointer that is not device memory, or an allocation too small
+    device_error,      // with Device::cuda: no driver or device, no context, or a failed driver call or launch
 };
 
 // The result of every call. `message` names the function, the argument and the reason.
@@ -39,6 +43,20 @@ struct Error {
     Status status = Status::ok;
     std::string message;
     bool ok() const { return status == Status::ok; }
+};
+
+enum class Device : int { cpu = 0, cuda = 1 };
+
+// Where a call runs. With Device::cuda every tensor pointer of the call (the parallel form's mask too) is device
+// memory of the call's context; the kernels are queued on `cuda_stream` and the call returns without waiting for
+// them (outputs are ready in stream order, as after any asynchronous launch). No device-wide synchronisation is
+// made, except that the first call in a context loads the kernels and allocates a small zero-filled buffer (and
+// again when a call needs a larger one). Scratch memory comes from a cache that Halide's CUDA runtime keeps per
+// stream. Launch errors are reported; errors inside a kernel surface at the caller's next synchronisation.
+struct DeviceOptions {
+    Device kind = Device::cpu;
+    void *cuda_stream = nullptr;   // a CUstream / cudaStream_t; null is the legacy default stream
+    void *cuda_context = nullptr;  // a CUcontext; null: the stream's context, else the calling thread's current one
 };
 
 struct Shape {
@@ -76,6 +94,7 @@ struct ChunkwiseOptions {
     float norm_val = 1.0f;
     bool return_last_states = false;  // then `last` must point at C, n and m buffers
     bool check_finite = true;
+    DeviceOptions device;
 };
 Error mlstm_chunkwise_fw(const Shape &shape, const QKV &qkv, const Gates &gates, void *h,
                          const InitialStates &initial = {}, const StatesOut &last = {},
@@ -86,6 +105,7 @@ struct RecurrentOptions {
     float eps = 1e-6f;
     bool return_last_states = false;
     bool check_finite = true;
+    DeviceOptions device;
 };
 Error recurrent_sequence_fw(const Shape &shape, const QKV &qkv, const Gates &gates, void *h,
                             const InitialStates &initial = {}, const StatesOut &last = {},
@@ -96,6 +116,7 @@ Error recurrent_sequence_fw(const Shape &shape, const QKV &qkv, const Gates &gat
 struct StepOptions {
     float eps = 1e-6f;
     bool check_finite = true;
+    DeviceOptions device;
 };
 Error recurrent_step_fw(const Shape &shape, const QKV &qkv, const Gates &gates, void *h, const InitialStates &state,
                         const StatesOut &new_state, const StepOptions &options = {});
@@ -108,6 +129,7 @@ struct ParallelOptions {
     // diagonal are ignored. A query row with nothing kept gets h = 0.
     const uint8_t *lower_triangular_matrix = nullptr;
     bool check_finite = true;
+    DeviceOptions device;
 };
 Error parallel_stabilized_simple(const Shape &shape, const QKV &qkv, const Gates &gates, void *h,
                                  const ParallelOptions &options = {});
@@ -116,6 +138,7 @@ Error parallel_stabilized_simple(const Shape &shape, const QKV &qkv, const Gates
 Error set_num_threads(int threads);
 int num_threads();
 const int64_t *compiled_chunk_sizes(int *count);
+bool cuda_built();  // whether this build has the CUDA kernels
 const char *version();
 
 }  // namespace hmlstm

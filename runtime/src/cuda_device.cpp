@@ -1,0 +1,169 @@
+#include "cuda_device.h"
+
+#include <dlfcn.h>
+
+#include <mutex>
+#include <vector>
+
+namespace hmlstm::detail {
+
+namespace {
+
+// The few driver entry points used here, declared without cuda.h (the build may have no toolkit).
+using CUresult = int;
+using CUdeviceptr = unsigned long long;
+constexpr int kAttributeContext = 1, kAttributeMemoryType = 2, kAttributeRangeStart = 11, kAttributeRangeSize = 12;
+constexpr unsigned kMemoryTypeDevice = 2, kMemoryTypeUnified = 4;
+
+struct Driver {
+    bool loaded = false;
+    std::string why_not;
+    CUresult (*cuInit)(unsigned);
+    CUresult (*cuGetErrorName)(CUresult, const char **);
+    CUresult (*cuCtxGetCurrent)(void **);
+    CUresult (*cuCtxPushCurrent)(void *);
+    CUresult (*cuCtxPopCurrent)(void **);
+    CUresult (*cuStreamGetCtx)(void *, void **);
+    CUresult (*cuPointerGetAttribute)(void *, int, CUdeviceptr);
+    CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
+    CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
+
+    std::string name(CUresult r) const {
+        const char *n = nullptr;
+        if (cuGetErrorName && cuGetErrorName(r, &n) == 0 && n) return n;
+        return "CUDA error " + std::to_string(r);
+    }
+};
+
+template <typename F>
+bool bind(void *lib, F &fn, const char *symbol) {
+    fn = reinterpret_cast<F>(dlsym(lib, symbol));
+    return fn != nullptr;
+}
+
+const Driver &driver() {
+    static Driver d = [] {
+        Driver d{};
+        void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+        if (!lib) {
+            d.why_not = "the CUDA driver (libcuda.so.1) is not installed";
+            return d;
+        }
+        const bool all = bind(lib, d.cuInit, "cuInit") && bind(lib, d.cuGetErrorName, "cuGetErrorName") &&
+                         bind(lib, d.cuCtxGetCurrent, "cuCtxGetCurrent") &&
+                         bind(lib, d.cuCtxPushCurrent, "cuCtxPushCurrent_v2") &&
+                         bind(lib, d.cuCtxPopCurrent, "cuCtxPopCurrent_v2") &&
+                         bind(lib, d.cuStreamGetCtx, "cuStreamGetCtx") &&
+                         bind(lib, d.cuPointerGetAttribute, "cuPointerGetAttribute") &&
+                         bind(lib, d.cuMemAlloc, "cuMemAlloc_v2") && bind(lib, d.cuMemsetD8, "cuMemsetD8_v2");
+        if (!all) {
+            d.why_not = "the CUDA driver lacks an entry point hmlstm needs";
+            return d;
+        }
+        const CUresult r = d.cuInit(0);
+        if (r != 0) {
+            d.why_not = "cuInit failed (" + d.name(r) + "): no usable CUDA device";
+            return d;
+        }
+        d.loaded = true;
+        return d;
+    }();
+    return d;
+}
+
+Error device_error(const char *function, const std::string &what) {
+    return {Status::device_error, std::string(function) + ": " + what};
+}
+
+// One growing buffer per context.
+struct ContextBuffer {
+    void *context;
+    CUdeviceptr ptr;
+    int64_t bytes;
+};
+
+Error grow(const char *function, std::vector<ContextBuffer> &pool, void *context, int64_t bytes, bool zero,
+           uint64_t *ptr) {
+    static std::mutex lock;
+    std::lock_guard<std::mutex> guard(lock);
+    for (const ContextBuffer &b : pool) {
+        if (b.context == context && b.bytes >= bytes) {
+            *ptr = b.ptr;
+            return {};
+        }
+    }
+    const Driver &d = driver();
+    const int64_t size = std::max<int64_t>(bytes, 1 << 16);
+    CUresult r = d.cuCtxPushCurrent(context);
+    if (r != 0) return device_error(function, "cuCtxPushCurrent failed (" + d.name(r) + ")");
+    CUdeviceptr p = 0;
+    r = d.cuMemAlloc(&p, static_cast<size_t>(size));
+    if (r == 0 && zero) r = d.cuMemsetD8(p, 0, static_cast<size_t>(size));
+    void *popped = nullptr;
+    d.cuCtxPopCurrent(&popped);
+    if (r != 0) {
+        return {r == 2 ? Status::out_of_memory : Status::device_error,
+                std::string(function) + ": allocating " + std::to_string(size) + " bytes of device memory failed (" +
+                    d.name(r) + ")"};
+    }
+    pool.push_back({context, p, size});  // a smaller one it replaces stays allocated: queued kernels may read it
+    *ptr = p;
+    return {};
+}
+
+}  // namespace
+
+Error resolve_cuda_placement(const char *function, const DeviceOptions &device, CudaPlacement *out) {
+    const Driver &d = driver();
+    if (!d.loaded) return device_error(function, d.why_not);
+    void *context = device.cuda_context;
+    if (!context && device.cuda_stream) {
+        const CUresult r = d.cuStreamGetCtx(device.cuda_stream, &context);
+        if (r != 0) return device_error(function, "device.cuda_stream is not a valid stream (" + d.name(r) + ")");
+    }
+    if (!context) {
+        const CUresult r = d.cuCtxGetCurrent(&context);
+        if (r != 0 || !context) {
+            return device_error(function, "no CUDA context: pass device.cuda_context, or make one current "
+                                          "(any CUDA runtime call does)");
+        }
+    }
+    out->context = context;
+    out->stream = device.cuda_stream;
+    return {};
+}
+
+std::string check_device_range(const void *p, int64_t bytes, void *context) {
+    const Driver &d = driver();
+    const CUdeviceptr ptr = reinterpret_cast<CUdeviceptr>(p);
+    unsigned type = 0;
+    if (d.cuPointerGetAttribute(&type, kAttributeMemoryType, ptr) != 0 ||
+        (type != kMemoryTypeDevice && type != kMemoryTypeUnified)) {
+        return "is not CUDA device memory";
+    }
+    void *owner = nullptr;
+    if (d.cuPointerGetAttribute(&owner, kAttributeContext, ptr) == 0 && owner && owner != context) {
+        return "is device memory of another CUDA context than the call's";
+    }
+    CUdeviceptr start = 0;
+    size_t size = 0;
+    if (d.cuPointerGetAttribute(&start, kAttributeRangeStart, ptr) == 0 &&
+        d.cuPointerGetAttribute(&size, kAttributeRangeSize, ptr) == 0 &&
+        ptr - start + static_cast<uint64_t>(bytes) > size) {
+        return "points into an allocation of " + std::to_string(size - (ptr - start)) + " bytes from there, " +
+               std::to_string(bytes) + " needed";
+    }
+    return {};
+}
+
+Error device_zeros(const char *function, void *context, int64_t bytes, uint64_t *ptr) {
+    static std::vector<ContextBuffer> pool;
+    return grow(function, pool, context, bytes, true, ptr);
+}
+
+Error device_discard(const char *function, void *context, int64_t bytes, uint64_t *ptr) {
+    static std::vector<ContextBuffer> pool;
+    return grow(function, pool, context, bytes, false, ptr);
+}
+
+}  // namespace hmlstm::detail

@@ -1,0 +1,31 @@
+// The CUDA driver, loaded at run time (libcuda.so.1), so that one libhmlstm serves machines with and without a GPU:
+// resolving a call's context and stream, checking the caller's device pointers, and small per-context buffers.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "hmlstm/hmlstm.h"
+
+namespace hmlstm::detail {
+
+// The context and stream every kernel of a call runs on.
+struct CudaPlacement {
+    void *context = nullptr;
+    void *stream = nullptr;
+};
+
+// Loads the driver if needed and picks the call's context: the one given, else the stream's, else the calling
+// thread's current one. Errors name `function`.
+Error resolve_cuda_placement(const char *function, const DeviceOptions &device, CudaPlacement *out);
+
+// Empty when [p, p + bytes) lies in one device allocation of `context`; else why not.
+std::string check_device_range(const void *p, int64_t bytes, void *context);
+
+// Device memory of `context` holding at least `bytes` zero bytes, never written by anyone (`zeros`), or at least
+// `bytes` that kernels may overwrite with values nobody reads (`discard`). Each is allocated once per context and
+// grown when a call needs more; memory a queued kernel may still use is never freed.
+Error device_zeros(const char *function, void *context, int64_t bytes, uint64_t *ptr);
+Error device_discard(const char *function, void *context, int64_t bytes, uint64_t *ptr);
+
+}  // namespace hmlstm::detail

@@ -1,0 +1,29 @@
+// CUDA (NVIDIA, Halide's SIMT PTX backend) schedules of every form. Each takes the Funcs that generators/ defined
+// and the generator's outputs; none changes what is computed. The CPU schedules are in cpu_schedules.h.
+#pragma once
+
+#include "../generators/chunkwise.h"
+#include "../generators/parallel.h"
+#include "../generators/recurrent.h"
+#include "cpu_schedules.h"
+
+namespace hmlstm {
+
+// Thread-block knobs. Zero means "the default below".
+struct CudaKnobs {
+    int threads = 0;  // threads of a block along the contiguous (feature) dimension
+    int rows = 0;     // rows (tokens) a block covers in the matrix-product stages
+};
+
+inline CudaKnobs resolve_cuda_knobs(CudaKnobs k) {
+    if (k.threads == 0) k.threads = 64;
+    if (k.rows == 0) k.rows = 8;
+    return k;
+}
+
+void schedule_recurrent_step_cuda(StepFuncs &f, StepOutputs &out, const CudaKnobs &knobs);
+void schedule_recurrent_sequence_cuda(SequenceFuncs &f, SequenceOutputs &out, const CudaKnobs &knobs);
+void schedule_parallel_cuda(ParallelFuncs &f, Halide::Func h, const CudaKnobs &knobs);
+void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, const CudaKnobs &knobs);
+
+}  // namespace hmlstm
