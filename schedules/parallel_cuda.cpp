@@ -11,7 +11,8 @@ void schedule_parallel_cuda(ParallelFuncs &f, Func h, const CudaKnobs &k) {
     Var j_o("j_o"), j_i("j_i"), t_o("t_o"), t_i("t_i"), bh_o("bh_o"), bh_i("bh_i"), dv_o("dv_o"), dv_i("dv_i");
     const TailStrategy guard = TailStrategy::GuardWithIf;
 
-    f.log_fgate.compute_root().gpu_tile(f.t, f.bh, t_o, bh_o, t_i, bh_i, tx, 1, guard);
+    // log_fgate stays inline: the cumulative sum reads it only for t >= 1, an empty region when S = 1, and Halide's
+    // CUDA runtime refuses (aborts on) an empty device allocation.
     // The triangle cumulative sum walks down each column: one thread per column j.
     f.cum_log_fgate.compute_root().gpu_tile(f.j, f.t, j_o, t_o, j_i, t_i, tx, ty, guard).gpu_blocks(f.bh);
     f.cum_log_fgate.update().split(f.j, j_o, j_i, tx, guard).gpu_blocks(j_o, f.bh).gpu_threads(j_i);

@@ -79,7 +79,7 @@ void expect_error_everywhere(Status status, const std::string &names, Edit edit)
 
 }  // namespace
 
-TEST_CASE("null pointers are named", "[bad_input]") {
+TEST_CASE("null pointers are named", "[bad_input][cpu]") {
     expect_error_everywhere(Status::null_pointer, "q is null", [](auto &, auto &qkv, auto &, auto &, auto &) { qkv.q = nullptr; });
     expect_error_everywhere(Status::null_pointer, "k is null", [](auto &, auto &qkv, auto &, auto &, auto &) { qkv.k = nullptr; });
     expect_error_everywhere(Status::null_pointer, "v is null", [](auto &, auto &qkv, auto &, auto &, auto &) { qkv.v = nullptr; });
@@ -88,7 +88,7 @@ TEST_CASE("null pointers are named", "[bad_input]") {
     expect_error_everywhere(Status::null_pointer, "h is null", [](auto &, auto &, auto &, auto &h, auto &) { h = nullptr; });
 }
 
-TEST_CASE("bad shapes are named", "[bad_input]") {
+TEST_CASE("bad shapes are named", "[bad_input][cpu]") {
     expect_error_everywhere(Status::invalid_shape, "shape.B = 0", [](auto &fx, auto &, auto &, auto &, auto &) { fx.shape.B = 0; });
     expect_error_everywhere(Status::invalid_shape, "shape.NH = -3", [](auto &fx, auto &, auto &, auto &, auto &) { fx.shape.NH = -3; });
     expect_error_everywhere(Status::invalid_shape, "shape.S = 0", [](auto &fx, auto &, auto &, auto &, auto &) { fx.shape.S = 0; });
@@ -104,7 +104,7 @@ TEST_CASE("bad shapes are named", "[bad_input]") {
     });
 }
 
-TEST_CASE("bad options and dtypes are named", "[bad_input]") {
+TEST_CASE("bad options and dtypes are named", "[bad_input][cpu]") {
     expect_error_everywhere(Status::invalid_argument, "eps", [](auto &, auto &, auto &, auto &, auto &o) { o.eps = -1.0f; });
     expect_error_everywhere(Status::invalid_argument, "dtype 7",
                             [](auto &, auto &qkv, auto &, auto &, auto &) { qkv.dtype = static_cast<DType>(7); });
@@ -127,7 +127,7 @@ TEST_CASE("bad options and dtypes are named", "[bad_input]") {
     CHECK(fx.untouched());
 }
 
-TEST_CASE("non-finite data follow the documented rule", "[bad_input]") {
+TEST_CASE("non-finite data follow the documented rule", "[bad_input][cpu]") {
     const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
     expect_error_everywhere(Status::non_finite_input, "q holds NaN or infinity at flat index 17",
                             [&](auto &fx, auto &, auto &, auto &, auto &) { fx.q[17] = nan; });
@@ -156,7 +156,7 @@ TEST_CASE("non-finite data follow the documented rule", "[bad_input]") {
     CHECK(fb.untouched());
 }
 
-TEST_CASE("recurrent step: S must be 1 and every state pointer is required", "[bad_input]") {
+TEST_CASE("recurrent step: S must be 1 and every state pointer is required", "[bad_input][cpu]") {
     Fixture fx;
     fx.shape.S = 1;
     hmlstm::InitialStates state{fx.c.data(), fx.n.data(), fx.m.data()};
@@ -176,7 +176,7 @@ TEST_CASE("recurrent step: S must be 1 and every state pointer is required", "[b
     CHECK(fx.untouched());
 }
 
-TEST_CASE("set_num_threads rejects nonsense and keeps results", "[bad_input]") {
+TEST_CASE("set_num_threads rejects nonsense and keeps results", "[bad_input][cpu]") {
     CHECK(hmlstm::set_num_threads(0).status == Status::invalid_argument);
     REQUIRE(hmlstm::set_num_threads(1).ok());
     CHECK(hmlstm::num_threads() == 1);

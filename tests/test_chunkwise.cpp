@@ -89,9 +89,14 @@ TEST_CASE("chunkwise leaves last-state buffers alone without return_last_states"
     std::vector<uint8_t> q = encode(p.in.q, p.dtype), k = encode(p.in.k, p.dtype), v = encode(p.in.v, p.dtype);
     std::vector<float> i = to_float(p.in.i), f = to_float(p.in.f), h(s.S * s.DHV);
     std::vector<float> c(s.DHQK * s.DHV, 7.0f), n(s.DHQK, 7.0f), m(1, 7.0f);
-    hmlstm::Error e = hmlstm::mlstm_chunkwise_fw(api_shape(s), {q.data(), k.data(), v.data()}, {i.data(), f.data()},
-                                                 h.data(), {}, {c.data(), n.data(), m.data()}, {});
+    Mirror dq(q), dk(k), dv(v), di(i), df(f), dh(h), dc(c), dn(n), dm(m);
+    hmlstm::ChunkwiseOptions o;
+    o.device = device_options();
+    hmlstm::Error e = hmlstm::mlstm_chunkwise_fw(api_shape(s), {dq.api(), dk.api(), dv.api()},
+                                                 {di.as<float>(), df.as<float>()}, dh.api(), {},
+                                                 {dc.as<float>(), dn.as<float>(), dm.as<float>()}, o);
     REQUIRE(e.ok());
+    for (Mirror *x : {&dc, &dn, &dm}) x->back();
     CHECK(c == std::vector<float>(s.DHQK * s.DHV, 7.0f));
     CHECK(m[0] == 7.0f);
 }

@@ -22,11 +22,16 @@ StepRun run_step(const Problem &p, const hmlstm_ref::States &state, bool in_plac
     std::vector<float> c = to_float(state.c), n = to_float(state.n), m = to_float(state.m);
     std::vector<float> c2(c.size()), n2(n.size()), m2(m.size());
     std::vector<uint8_t> h(size_t(s.heads() * s.DHV) * (p.dtype == DType::bfloat16 ? 2 : 4));
-    hmlstm::StatesOut out = in_place ? hmlstm::StatesOut{c.data(), n.data(), m.data()}
-                                     : hmlstm::StatesOut{c2.data(), n2.data(), m2.data()};
+    Mirror dq(q), dk(k), dv(v), di(i), df(f), dc(c), dn(n), dm(m), dc2(c2), dn2(n2), dm2(m2), dh(h);
+    hmlstm::StatesOut out = in_place ? hmlstm::StatesOut{dc.as<float>(), dn.as<float>(), dm.as<float>()}
+                                     : hmlstm::StatesOut{dc2.as<float>(), dn2.as<float>(), dm2.as<float>()};
+    hmlstm::StepOptions o;
+    o.device = device_options();
     StepRun r;
-    r.error = hmlstm::recurrent_step_fw(api_shape(s), {q.data(), k.data(), v.data(), p.dtype}, {i.data(), f.data()},
-                                        h.data(), {c.data(), n.data(), m.data()}, out);
+    r.error = hmlstm::recurrent_step_fw(api_shape(s), {dq.api(), dk.api(), dv.api(), p.dtype},
+                                        {di.as<float>(), df.as<float>()}, dh.api(),
+                                        {dc.as<float>(), dn.as<float>(), dm.as<float>()}, out, o);
+    for (Mirror *x : {&dh, &dc, &dn, &dm, &dc2, &dn2, &dm2}) x->back();
     r.h = decode(h, p.dtype);
     r.state = in_place ? hmlstm_ref::States{to_double(c), to_double(n), to_double(m)}
                        : hmlstm_ref::States{to_double(c2), to_double(n2), to_double(m2)};

@@ -1,9 +1,12 @@
 #include "test_support.h"
 
+#include <limits>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <sstream>
 
 namespace test {
@@ -261,39 +264,58 @@ hmlstm::Shape api_shape(const Shape &s) {
 }
 
 namespace {
+// A Problem's inputs as the API takes them, on the tests' device (device_memory.h).
 struct ApiInputs {
-    std::vector<uint8_t> q, k, v;
-    std::vector<float> i, f;
+    std::vector<uint8_t> q_host, k_host, v_host;
+    std::vector<float> i_host, f_host;
+    Mirror q, k, v, i, f;
     hmlstm::QKV qkv;
     hmlstm::Gates gates;
     explicit ApiInputs(const Problem &p)
-        : q(encode(p.in.q, p.dtype)), k(encode(p.in.k, p.dtype)), v(encode(p.in.v, p.dtype)), i(to_float(p.in.i)),
-          f(to_float(p.in.f)) {
-        qkv = {q.data(), k.data(), v.data(), p.dtype};
-        gates = {i.data(), f.data()};
+        : q_host(encode(p.in.q, p.dtype)), k_host(encode(p.in.k, p.dtype)), v_host(encode(p.in.v, p.dtype)),
+          i_host(to_float(p.in.i)), f_host(to_float(p.in.f)), q(q_host), k(k_host), v(v_host), i(i_host), f(f_host) {
+        qkv = {q.api(), k.api(), v.api(), p.dtype};
+        gates = {i.as<float>(), f.as<float>()};
     }
 };
 struct ApiStates {
-    std::vector<float> c, n, m;
-    explicit ApiStates(const hmlstm_ref::States &s) : c(to_float(s.c)), n(to_float(s.n)), m(to_float(s.m)) {}
-    hmlstm::InitialStates initial() const { return {c.data(), n.data(), m.data()}; }
-    hmlstm::StatesOut out() { return {c.data(), n.data(), m.data()}; }
+    std::vector<float> c_host, n_host, m_host;
+    Mirror c, n, m;
+    explicit ApiStates(const hmlstm_ref::States &s)
+        : c_host(to_float(s.c)), n_host(to_float(s.n)), m_host(to_float(s.m)), c(c_host), n(n_host), m(m_host) {}
+    hmlstm::InitialStates initial() const { return {c.as<float>(), n.as<float>(), m.as<float>()}; }
+    hmlstm::StatesOut out() { return {c.as<float>(), n.as<float>(), m.as<float>()}; }
+    hmlstm_ref::States back() {
+        c.back(), n.back(), m.back();
+        return {to_double(c_host), to_double(n_host), to_double(m_host)};
+    }
 };
-hmlstm_ref::States back(const ApiStates &s) {
-    return {to_double(s.c), to_double(s.n), to_double(s.m)};
-}
+// The output h, poisoned so that an unwritten element shows.
+struct ApiOutput {
+    std::vector<uint8_t> host;
+    Mirror mirror;
+    explicit ApiOutput(const Problem &p)
+        : host(encode(std::vector<double>(size_t(p.shape.heads() * p.shape.S * p.shape.DHV),
+                                          std::numeric_limits<double>::quiet_NaN()), p.dtype)),
+          mirror(host) {}
+    std::vector<double> back(DType dtype) {
+        mirror.back();
+        return decode(host, dtype);
+    }
+};
 }  // namespace
 
-Result run_chunkwise(const Problem &p, const hmlstm_ref::States *initial, const hmlstm::ChunkwiseOptions &o) {
+Result run_chunkwise(const Problem &p, const hmlstm_ref::States *initial, hmlstm::ChunkwiseOptions o) {
     ApiInputs in(p);
     ApiStates init(initial ? *initial : hmlstm_ref::States::zeros(p.shape));
     ApiStates last(hmlstm_ref::States::zeros(p.shape));
-    std::vector<uint8_t> h(size_t(p.shape.heads() * p.shape.S * p.shape.DHV) * (p.dtype == DType::bfloat16 ? 2 : 4));
+    ApiOutput h(p);
+    o.device = device_options();
     Result r;
-    r.error = hmlstm::mlstm_chunkwise_fw(api_shape(p.shape), in.qkv, in.gates, h.data(),
+    r.error = hmlstm::mlstm_chunkwise_fw(api_shape(p.shape), in.qkv, in.gates, h.mirror.api(),
                                          initial ? init.initial() : hmlstm::InitialStates{}, last.out(), o);
-    r.h = decode(h, p.dtype);
-    r.last = back(last);
+    r.h = h.back(p.dtype);
+    r.last = last.back();
     return r;
 }
 
@@ -301,23 +323,29 @@ Result run_sequence(const Problem &p, const hmlstm_ref::States *initial, bool re
     ApiInputs in(p);
     ApiStates init(initial ? *initial : hmlstm_ref::States::zeros(p.shape));
     ApiStates last(hmlstm_ref::States::zeros(p.shape));
-    std::vector<uint8_t> h(size_t(p.shape.heads() * p.shape.S * p.shape.DHV) * (p.dtype == DType::bfloat16 ? 2 : 4));
+    ApiOutput h(p);
     hmlstm::RecurrentOptions o;
     o.return_last_states = return_last_states;
+    o.device = device_options();
     Result r;
-    r.error = hmlstm::recurrent_sequence_fw(api_shape(p.shape), in.qkv, in.gates, h.data(),
+    r.error = hmlstm::recurrent_sequence_fw(api_shape(p.shape), in.qkv, in.gates, h.mirror.api(),
                                             initial ? init.initial() : hmlstm::InitialStates{}, last.out(), o);
-    r.h = decode(h, p.dtype);
-    r.last = back(last);
+    r.h = h.back(p.dtype);
+    r.last = last.back();
     return r;
 }
 
-Result run_parallel(const Problem &p, const hmlstm::ParallelOptions &o) {
+Result run_parallel(const Problem &p, hmlstm::ParallelOptions o) {
     ApiInputs in(p);
-    std::vector<uint8_t> h(size_t(p.shape.heads() * p.shape.S * p.shape.DHV) * (p.dtype == DType::bfloat16 ? 2 : 4));
+    ApiOutput h(p);
+    const size_t mask_bytes = o.lower_triangular_matrix ? size_t(p.shape.S * p.shape.S) : 0;
+    std::vector<uint8_t> mask_host(o.lower_triangular_matrix, o.lower_triangular_matrix + mask_bytes);
+    Mirror mask(mask_host);
+    if (o.lower_triangular_matrix) o.lower_triangular_matrix = mask.as<uint8_t>();
+    o.device = device_options();
     Result r;
-    r.error = hmlstm::parallel_stabilized_simple(api_shape(p.shape), in.qkv, in.gates, h.data(), o);
-    r.h = decode(h, p.dtype);
+    r.error = hmlstm::parallel_stabilized_simple(api_shape(p.shape), in.qkv, in.gates, h.mirror.api(), o);
+    r.h = h.back(p.dtype);
     return r;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "device_memory.h"
 #include "hmlstm/hmlstm.h"
 #include "reference/mlstm_reference.h"
 
@@ -90,9 +91,10 @@ struct Result {
     std::vector<double> h;
     hmlstm_ref::States last;
 };
-Result run_chunkwise(const Problem &p, const hmlstm_ref::States *initial, const hmlstm::ChunkwiseOptions &o);
+// They run where the tests run (device_memory.h): options.device is set here.
+Result run_chunkwise(const Problem &p, const hmlstm_ref::States *initial, hmlstm::ChunkwiseOptions o);
 Result run_sequence(const Problem &p, const hmlstm_ref::States *initial, bool return_last_states);
-Result run_parallel(const Problem &p, const hmlstm::ParallelOptions &o);
+Result run_parallel(const Problem &p, hmlstm::ParallelOptions o);
 
 hmlstm::Shape api_shape(const Shape &s);
 
