@@ -35,7 +35,10 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
     f.m_state.compute_root().gpu_tile(f.kk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
     per_head(f.m_state.update(), f.bh);
 
-    // (2) each chunk's state contribution, then the scan over chunks
+    // (2) each chunk's state contribution, then the scan over chunks. The gate-weighted keys are stored once, so
+    // that the product's inner loop does no exponentials.
+    f.k_weighted.compute_root();
+    tiled(f.k_weighted, f.dqk, f.sigma);
     f.c_delta.compute_root();
     tiled(f.c_delta, f.dv, f.dqk);
     tiled(f.c_delta.update(), f.dv, f.dqk);
@@ -62,9 +65,13 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
     rowwise(f.h_den_dot, f.tau, chunk);
     for (int u = 0; u < f.h_den_dot.num_update_definitions(); u++) rowwise(f.h_den_dot.update(u), f.tau, chunk);
 
+    // Outputs per chunk position, then copied (and narrowed) to h(t): computed at h directly, each thread would
+    // compute its element's whole chunk, as the bounds of t % L over a tile of t cover all of [0, L).
+    f.h_chunk.compute_root();
+    tiled(f.h_chunk, f.dv, f.tau);
+    f.h_num.compute_at(f.h_chunk, x_i);
     Var dv_o("dv_o"), dv_i("dv_i"), t_o("t_o"), t_i("t_i");
     out.h.gpu_tile(f.dv, f.t, dv_o, t_o, dv_i, t_i, tx, ty, guard).gpu_blocks(f.bh);
-    f.h_num.compute_at(out.h, dv_i);
 
     out.c_last.gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
     out.n_last.gpu_tile(f.dqk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);

@@ -12,12 +12,14 @@ using namespace Halide;
 void schedule_recurrent_step_cuda(StepFuncs &f, StepOutputs &out, const CudaKnobs &k) {
     Var dv_o("dv_o"), dv_i("dv_i");
     out.h.split(f.dv, dv_o, dv_i, k.threads, TailStrategy::GuardWithIf).gpu_blocks(dv_o, f.bh).gpu_threads(dv_i);
-    f.h_num.compute_at(out.h, dv_i);
-    f.h_den.compute_at(out.h, dv_i);
+    // Unrolled reductions keep several loads of C in flight per thread.
+    f.h_num.compute_at(out.h, dv_i).update().unroll(f.r_dqk, 8, TailStrategy::GuardWithIf);
+    f.h_den.compute_at(out.h, dv_i).update().unroll(f.r_dqk, 8, TailStrategy::GuardWithIf);
     out.c_new.split(f.dv, dv_o, dv_i, k.threads, TailStrategy::GuardWithIf)
         .reorder(f.dqk, dv_i, dv_o, f.bh)
         .gpu_blocks(dv_o, f.bh)
-        .gpu_threads(dv_i);
+        .gpu_threads(dv_i)
+        .unroll(f.dqk, 8, TailStrategy::GuardWithIf);
     out.c_new.compute_with(out.h, dv_o);
     out.h.never_partition_all();  // fused loops must keep one body: no separate prologue or epilogue blocks
     out.c_new.never_partition_all();

@@ -1,0 +1,269 @@
+// CUDA benchmarks of every forward form on the caller's device memory, against the card's ceilings measured in the
+// same run (device-to-device copy bandwidth; cuBLAS fp32, TF32 and bf16 matrix products). Prints a table and
+// writes JSON (argv[1], default bench_gpu.json). Each row is the median of event-timed calls after warm-up.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <hmlstm/hmlstm.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+void cuda_check(cudaError_t e, const char *what) {
+    if (e != cudaSuccess) {
+        std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
+        std::exit(1);
+    }
+}
+
+void check(const hmlstm::Error &e) {
+    if (!e.ok()) {
+        std::fprintf(stderr, "benchmark call failed: %s\n", e.message.c_str());
+        std::exit(1);
+    }
+}
+
+cudaStream_t stream;
+
+// Median milliseconds of `run` (which queues work on `stream`), timed with events, after two warm-up calls.
+double median_ms(const std::function<void()> &run, int min_reps = 10, double min_ms = 300.0) {
+    run();
+    run();
+    cuda_check(cudaStreamSynchronize(stream), "warm-up");
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    std::vector<double> ms;
+    double total = 0;
+    while ((int(ms.size()) < min_reps || total < min_ms) && ms.size() < 500) {
+        cudaEventRecord(start, stream);
+        run();
+        cudaEventRecord(stop, stream);
+        cuda_check(cudaEventSynchronize(stop), "timed call");
+        float t = 0;
+        cudaEventElapsedTime(&t, start, stop);
+        ms.push_back(t);
+        total += t;
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2];
+}
+
+// Device memory holding random data (never zeros: they can run faster than real data).
+struct DeviceArray {
+    void *p = nullptr;
+    size_t bytes = 0;
+    DeviceArray(size_t count, bool bf16, float mean, float sd, std::mt19937 &rng) : bytes(count * (bf16 ? 2 : 4)) {
+        std::normal_distribution<float> d(mean, sd);
+        std::vector<uint8_t> host(bytes);
+        for (size_t e = 0; e < count; e++) {
+            float x = d(rng);
+            if (bf16) {
+                uint32_t bits;
+                std::memcpy(&bits, &x, 4);
+                const uint16_t top = uint16_t(bits >> 16);
+                std::memcpy(&host[2 * e], &top, 2);
+            } else {
+                std::memcpy(&host[4 * e], &x, 4);
+            }
+        }
+        cuda_check(cudaMalloc(&p, bytes), "cudaMalloc");
+        cuda_check(cudaMemcpy(p, host.data(), bytes, cudaMemcpyHostToDevice), "upload");
+    }
+    DeviceArray(const DeviceArray &) = delete;
+    ~DeviceArray() { cudaFree(p); }
+    template <typename T>
+    T *as() const { return static_cast<T *>(p); }
+};
+
+struct Problem {
+    hmlstm::Shape s;
+    hmlstm::DType dtype;
+    DeviceArray q, k, v, i, f, h;
+    Problem(hmlstm::Shape shape, hmlstm::DType type, std::mt19937 &rng)
+        : s(shape), dtype(type), q(count(s.DHQK), bf16(), 0, 1, rng), k(count(s.DHQK), bf16(), 0, 1, rng),
+          v(count(s.DHV), bf16(), 0, 1, rng), i(count(1), false, 0, 1, rng), f(count(1), false, 3, 1, rng),
+          h(count(s.DHV), bf16(), 0, 1, rng) {}
+    size_t count(int64_t width) const { return size_t(s.B * s.NH * s.S * width); }
+    bool bf16() const { return dtype == hmlstm::DType::bfloat16; }
+    hmlstm::QKV qkv() const { return {q.p, k.p, v.p, dtype}; }
+    hmlstm::Gates gates() const { return {i.as<float>(), f.as<float>()}; }
+};
+
+hmlstm::DeviceOptions on_stream() { return {hmlstm::Device::cuda, stream, nullptr}; }
+
+std::string shape_text(const hmlstm::Shape &s) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "B=%lld NH=%lld S=%lld DHQK=%lld DHV=%lld", (long long)s.B, (long long)s.NH,
+                  (long long)s.S, (long long)s.DHQK, (long long)s.DHV);
+    return buf;
+}
+
+struct Ceilings {
+    double copy_tbytes = 0;  // device-to-device copy, bytes read + written
+    double sgemm_tflops = 0, tf32_tflops = 0, bf16_tflops = 0;
+};
+
+// cuBLAS products of 8192^3 on random data: fp32 (SIMT), TF32 and bf16 tensor cores.
+Ceilings measure_ceilings(std::mt19937 &rng) {
+    Ceilings c;
+    const size_t copy_bytes = size_t(2) << 30;
+    void *a = nullptr, *b = nullptr;
+    cuda_check(cudaMalloc(&a, copy_bytes), "cudaMalloc");
+    cuda_check(cudaMalloc(&b, copy_bytes), "cudaMalloc");
+    cudaMemsetAsync(a, 1, copy_bytes, stream);
+    const double copy_ms = median_ms([&] { cudaMemcpyAsync(b, a, copy_bytes, cudaMemcpyDeviceToDevice, stream); });
+    c.copy_tbytes = 2.0 * copy_bytes / copy_ms / 1e9;
+    cudaFree(a);
+    cudaFree(b);
+
+    const int n = 8192;
+    cublasHandle_t handle;
+    cublasCreate(&handle);
+    cublasSetStream(handle, stream);
+    DeviceArray x(size_t(n) * n, false, 0, 1, rng), y(size_t(n) * n, false, 0, 1, rng), z(size_t(n) * n, false, 0, 1, rng);
+    DeviceArray x16(size_t(n) * n, true, 0, 1, rng), y16(size_t(n) * n, true, 0, 1, rng);
+    const float one = 1, zero = 0;
+    const double flop = 2.0 * n * n * double(n);
+    auto gemm = [&](const void *A, const void *B, cudaDataType ab, cublasComputeType_t compute) {
+        return median_ms([&] {
+            cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, A, ab, n, B, ab, n, &zero, z.p, CUDA_R_32F, n,
+                         compute, CUBLAS_GEMM_DEFAULT);
+        }, 5, 200.0);
+    };
+    c.sgemm_tflops = flop / gemm(x.p, y.p, CUDA_R_32F, CUBLAS_COMPUTE_32F) / 1e9;
+    c.tf32_tflops = flop / gemm(x.p, y.p, CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32) / 1e9;
+    c.bf16_tflops = flop / gemm(x16.p, y16.p, CUDA_R_16BF, CUBLAS_COMPUTE_32F) / 1e9;
+    cublasDestroy(handle);
+    return c;
+}
+
+struct Row {
+    std::string name, shape;
+    double ms = 0, tflops = 0, tbytes = 0, fraction = 0;
+    std::string ceiling;
+};
+
+}  // namespace
+
+// `bench_gpu --profile <chunk>`: one chunkwise call (after a warm-up) at a smaller shape, for a profiler to see
+// each generated kernel once.
+int profile_chunkwise(int64_t chunk) {
+    std::mt19937 rng(7);
+    Problem p({1, 16, 8192, 128, 256}, hmlstm::DType::float32, rng);
+    hmlstm::ChunkwiseOptions o;
+    o.chunk_size = chunk;
+    o.device = on_stream();
+    for (int rep = 0; rep < 2; rep++) check(hmlstm::mlstm_chunkwise_fw(p.s, p.qkv(), p.gates(), p.h.p, {}, {}, o));
+    cuda_check(cudaStreamSynchronize(stream), "profile run");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    cuda_check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    if (argc > 2 && std::strcmp(argv[1], "--profile") == 0) return profile_chunkwise(std::atoll(argv[2]));
+    const char *json_path = argc > 1 ? argv[1] : "bench_gpu.json";
+    cudaDeviceProp prop;
+    cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    std::mt19937 rng(7);
+    std::printf("%s: measuring ceilings...\n", prop.name);
+    const Ceilings ceil = measure_ceilings(rng);
+    std::printf("copy %.2f TB/s (read + write); cuBLAS 8192^3: fp32 %.1f, TF32 %.1f, bf16 %.1f TFLOP/s\n\n",
+                ceil.copy_tbytes, ceil.sgemm_tflops, ceil.tf32_tflops, ceil.bf16_tflops);
+
+    std::vector<Row> rows;
+    auto flop_row = [&](const std::string &name, const hmlstm::Shape &s, double ms, double flop) {
+        Row r{name, shape_text(s), ms, flop / ms / 1e9, 0, 0, "cuBLAS fp32 SGEMM"};
+        r.fraction = r.tflops / ceil.sgemm_tflops;
+        rows.push_back(r);
+        std::printf("%-34s %8.3f ms %8.2f TFLOP/s\n", name.c_str(), ms, r.tflops);
+    };
+
+    // Chunkwise at the shape: dense-equivalent FLOPs of L = 64 chunks, whatever chunk size runs.
+    for (hmlstm::DType dtype : {hmlstm::DType::bfloat16, hmlstm::DType::float32}) {
+        Problem p({8, 16, 8192, 128, 256}, dtype, rng);
+        const hmlstm::Shape &s = p.s;
+        const double L = 64;
+        const double flop = s.B * s.NH * (s.S / L) * 2 * (L * L * s.DHQK + L * L * s.DHV + 2 * L * s.DHQK * s.DHV);
+        for (int64_t chunk : {16, 32, 64, 128, 256}) {
+            hmlstm::ChunkwiseOptions o;
+            o.chunk_size = chunk;
+            o.device = on_stream();
+            const double ms = median_ms([&] { check(hmlstm::mlstm_chunkwise_fw(s, p.qkv(), p.gates(), p.h.p, {}, {}, o)); },
+                                        3, 200.0);
+            flop_row(std::string("chunkwise fw ") + (p.bf16() ? "bf16" : "fp32") + ", chunk " + std::to_string(chunk),
+                     s, ms, flop);
+        }
+    }
+    // Decode step, fp32 state, in place: bytes of the state read and written (C and n), as the peers count.
+    for (int64_t batch : {1, 16, 64}) {
+        const hmlstm::Shape s{batch, 8, 1, 256, 512};
+        Problem p(s, hmlstm::DType::float32, rng);
+        DeviceArray c(size_t(s.B * s.NH * s.DHQK * s.DHV), false, 0, 1, rng), n(size_t(s.B * s.NH * s.DHQK), false, 0, 1, rng),
+            m(size_t(s.B * s.NH), false, 0, 1, rng);
+        hmlstm::StepOptions o;
+        o.device = on_stream();
+        const double ms = median_ms([&] {
+            check(hmlstm::recurrent_step_fw(s, p.qkv(), p.gates(), p.h.p, {c.as<float>(), n.as<float>(), m.as<float>()},
+                                            {c.as<float>(), n.as<float>(), m.as<float>()}, o));
+        });
+        const double bytes = 2.0 * 4 * s.B * s.NH * (s.DHQK * s.DHV + s.DHQK);
+        Row r{"recurrent step (in place)", shape_text(s), ms, 0, bytes / ms / 1e9, 0, "device copy"};
+        r.fraction = r.tbytes / ceil.copy_tbytes;
+        rows.push_back(r);
+        std::printf("%-34s %8.4f ms %8.2f TB/s\n", ("step B=" + std::to_string(batch)).c_str(), ms, r.tbytes);
+    }
+    // Parallel and sequence at the CPU benchmark's shapes.
+    {
+        Problem p({1, 4, 1024, 128, 256}, hmlstm::DType::float32, rng);
+        const hmlstm::Shape &s = p.s;
+        hmlstm::ParallelOptions po;
+        po.device = on_stream();
+        double ms = median_ms([&] { check(hmlstm::parallel_stabilized_simple(s, p.qkv(), p.gates(), p.h.p, po)); });
+        flop_row("parallel fw", s, ms, s.B * s.NH * 2.0 * s.S * s.S * (s.DHQK + s.DHV));
+        hmlstm::RecurrentOptions ro;
+        ro.device = on_stream();
+        ms = median_ms([&] { check(hmlstm::recurrent_sequence_fw(s, p.qkv(), p.gates(), p.h.p, {}, {}, ro)); }, 3, 200.0);
+        flop_row("recurrent sequence fw", s, ms, s.B * s.NH * s.S * 4.0 * s.DHQK * s.DHV);
+    }
+
+    std::printf("\n%-30s %-40s %10s %9s %8s %s\n", "kernel", "shape", "ms", "TFLOP/s", "TB/s", "of ceiling");
+    for (const Row &r : rows) {
+        std::printf("%-30s %-40s %10.4f %9.2f %8.3f %5.1f%% of %s\n", r.name.c_str(), r.shape.c_str(), r.ms, r.tflops,
+                    r.tbytes, 100 * r.fraction, r.ceiling.c_str());
+    }
+    FILE *json = std::fopen(json_path, "w");
+    if (!json) return 1;
+    std::time_t now = std::time(nullptr);
+    char date[32];
+    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    std::fprintf(json, "{\n  \"library\": \"hmlstm %s\",\n  \"date\": \"%s\",\n  \"device\": \"%s\",\n",
+                 hmlstm::version(), date, prop.name);
+    std::fprintf(json,
+                 "  \"ceilings\": {\"copy_tbytes_per_s\": %.3f, \"sgemm_tflops\": %.2f, \"tf32_tflops\": %.2f, "
+                 "\"bf16_tflops\": %.2f},\n  \"rows\": [\n",
+                 ceil.copy_tbytes, ceil.sgemm_tflops, ceil.tf32_tflops, ceil.bf16_tflops);
+    for (size_t idx = 0; idx < rows.size(); idx++) {
+        const Row &r = rows[idx];
+        std::fprintf(json,
+                     "    {\"kernel\": \"%s\", \"shape\": \"%s\", \"ms\": %.5f, \"tflops\": %.3f, \"tbytes_per_s\": %.4f, "
+                     "\"fraction_of_ceiling\": %.4f, \"ceiling\": \"%s\"}%s\n",
+                     r.name.c_str(), r.shape.c_str(), r.ms, r.tflops, r.tbytes, r.fraction, r.ceiling.c_str(),
+                     idx + 1 < rows.size() ? "," : "");
+    }
+    std::fprintf(json, "  ]\n}\n");
+    std::fclose(json);
+    std::printf("\nwrote %s\n", json_path);
+    return 0;
+}
