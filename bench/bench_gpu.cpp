@@ -157,14 +157,15 @@ struct Row {
 
 }  // namespace
 
-// `bench_gpu --profile <chunk>`: one chunkwise call (after a warm-up) at a smaller shape, for a profiler to see
+// `bench_gpu --profile <chunk> [simt]`: one chunkwise call (after a warm-up) at a smaller shape, for a profiler to see
 // each generated kernel once.
-int profile_chunkwise(int64_t chunk) {
+int profile_chunkwise(int64_t chunk, bool simt) {
     std::mt19937 rng(7);
     Problem p({1, 16, 8192, 128, 256}, hmlstm::DType::float32, rng);
     hmlstm::ChunkwiseOptions o;
     o.chunk_size = chunk;
     o.device = on_stream();
+    o.cuda_products = simt ? hmlstm::CudaProducts::simt : hmlstm::CudaProducts::tensor_cores;
     for (int rep = 0; rep < 2; rep++) check(hmlstm::mlstm_chunkwise_fw(p.s, p.qkv(), p.gates(), p.h.p, {}, {}, o));
     cuda_check(cudaStreamSynchronize(stream), "profile run");
     return 0;
@@ -172,7 +173,7 @@ int profile_chunkwise(int64_t chunk) {
 
 int main(int argc, char **argv) {
     cuda_check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
-    if (argc > 2 && std::strcmp(argv[1], "--profile") == 0) return profile_chunkwise(std::atoll(argv[2]));
+    if (argc > 2 && std::strcmp(argv[1], "--profile") == 0) return profile_chunkwise(std::atoll(argv[2]), argc > 3 && std::strcmp(argv[3], "simt") == 0);
     const char *json_path = argc > 1 ? argv[1] : "bench_gpu.json";
     cudaDeviceProp prop;
     cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
@@ -196,13 +197,17 @@ int main(int argc, char **argv) {
         const hmlstm::Shape &s = p.s;
         const double L = 64;
         const double flop = s.B * s.NH * (s.S / L) * 2 * (L * L * s.DHQK + L * L * s.DHV + 2 * L * s.DHQK * s.DHV);
-        for (int64_t chunk : {16, 32, 64, 128, 256}) {
+        // Tensor-core products (the default) at every chunk size; Halide's SIMT products at their best one.
+        for (int64_t chunk : {16, 32, 64, 128, 256, -32}) {
+            const bool simt = chunk < 0;
             hmlstm::ChunkwiseOptions o;
-            o.chunk_size = chunk;
+            o.chunk_size = simt ? -chunk : chunk;
             o.device = on_stream();
+            o.cuda_products = simt ? hmlstm::CudaProducts::simt : hmlstm::CudaProducts::tensor_cores;
             const double ms = median_ms([&] { check(hmlstm::mlstm_chunkwise_fw(s, p.qkv(), p.gates(), p.h.p, {}, {}, o)); },
                                         3, 200.0);
-            flop_row(std::string("chunkwise fw ") + (p.bf16() ? "bf16" : "fp32") + ", chunk " + std::to_string(chunk),
+            flop_row(std::string("chunkwise fw ") + (p.bf16() ? "bf16" : "fp32") + (simt ? " SIMT" : "") + ", chunk " +
+                         std::to_string(o.chunk_size),
                      s, ms, flop);
         }
     }

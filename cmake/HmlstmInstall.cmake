@@ -7,7 +7,7 @@ include(CMakePackageConfigHelpers)
 get_property(kernels GLOBAL PROPERTY HMLSTM_KERNELS)
 set(merge_script "${CMAKE_CURRENT_BINARY_DIR}/merge_hmlstm.mri")
 set(mri "CREATE ${CMAKE_CURRENT_BINARY_DIR}/libhmlstm.a\n")
-foreach (lib IN ITEMS hmlstm_api hmlstm_halide_runtime ${kernels})
+foreach (lib IN ITEMS hmlstm_api hmlstm_device hmlstm_halide_runtime ${kernels})
     string(APPEND mri "ADDLIB $<TARGET_FILE:${lib}>\n")
 endforeach ()
 string(APPEND mri "SAVE\nEND\n")
@@ -15,7 +15,7 @@ file(GENERATE OUTPUT "${merge_script}" CONTENT "${mri}")
 add_custom_command(OUTPUT "${CMAKE_CURRENT_BINARY_DIR}/libhmlstm.a"
                    COMMAND ${CMAKE_COMMAND} -E rm -f "${CMAKE_CURRENT_BINARY_DIR}/libhmlstm.a"
                    COMMAND ${CMAKE_AR} -M < "${merge_script}"
-                   DEPENDS hmlstm_api hmlstm_halide_runtime ${kernels} "${merge_script}"
+                   DEPENDS hmlstm_api hmlstm_device hmlstm_halide_runtime ${kernels} "${merge_script}"
                    COMMENT "Merging the kernels, the API and the Halide runtime into libhmlstm.a")
 add_custom_target(hmlstm_merged ALL DEPENDS "${CMAKE_CURRENT_BINARY_DIR}/libhmlstm.a")
 

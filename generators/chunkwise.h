@@ -7,7 +7,7 @@
 // to C or n, leave m unchanged, and their outputs are never stored.
 #pragma once
 
-#include "mlstm_math.h"
+#include "batched_product.h"
 
 namespace hmlstm {
 
@@ -16,6 +16,10 @@ struct ChunkwiseInputs {
     Func c_initial, n_initial, m_initial;
     Expr seq_len, dhqk, dhv, eps, norm_val, stabilize_correctly;
     int chunk = 64;
+    // The matrix products as tensor-core extern stages (batched_product.h) rather than RDom reductions; their
+    // operands are bfloat16 when q, k, v are (qkv_type), else float32 multiplied in TF32.
+    bool tensor_cores = false;
+    Halide::Type qkv_type = Halide::Float(32);
 };
 
 struct ChunkwiseFuncs {
@@ -34,6 +38,9 @@ struct ChunkwiseFuncs {
     Func q_inter{"q_inter"};  // qbar of the spec
     Func scores{"scores"}, intra_weight{"intra_weight"};
     Func h_num{"h_num"}, h_den_dot{"h_den_dot"}, h_chunk{"h_chunk"}, h{"h"};
+    // tensor_cores only: the products' stored operands and the two parts of the numerator
+    Func q_operand{"q_operand"}, k_operand{"k_operand"}, v_operand{"v_operand"}, kw_operand{"kw_operand"};
+    Func w_operand{"w_operand"}, h_inter{"h_inter"}, h_intra{"h_intra"};
     Func c_last{"c_last"}, n_last{"n_last"}, m_last{"m_last"};
     RDom r_tau, r_sigma, r_chunk, r_dqk;
 };
@@ -74,8 +81,19 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in) {
 
     // Each chunk's contribution K^T diag(w) V and K^T w, then the serial state scan.
     f.k_weighted(dqk, sigma, c, bh) = f.k_chunk(dqk, sigma, c, bh) * f.state_weight(sigma, c, bh);
-    f.c_delta(dv, dqk, c, bh) = 0.0f;
-    f.c_delta(dv, dqk, c, bh) += f.k_weighted(dqk, f.r_sigma, c, bh) * f.v_chunk(dv, f.r_sigma, c, bh);
+    // An operand as the tensor cores take it: bfloat16 bits when the inputs are bfloat16, else float32 as is.
+    auto operand = [&](const Expr &x) {
+        return in.qkv_type.is_bfloat() ? Halide::reinterpret<uint16_t>(narrow(x, in.qkv_type)) : x;
+    };
+    if (in.tensor_cores) {
+        f.k_operand(dqk, sigma, c, bh) = operand(f.k_chunk(dqk, sigma, c, bh));
+        f.v_operand(dv, sigma, c, bh) = operand(f.v_chunk(dv, sigma, c, bh));
+        f.kw_operand(dqk, sigma, c, bh) = operand(f.k_weighted(dqk, sigma, c, bh));
+        f.c_delta = tensor_core_product("c_delta", {f.v_operand, false}, {f.kw_operand, false}, L);
+    } else {
+        f.c_delta(dv, dqk, c, bh) = 0.0f;
+        f.c_delta(dv, dqk, c, bh) += f.k_weighted(dqk, f.r_sigma, c, bh) * f.v_chunk(dv, f.r_sigma, c, bh);
+    }
     f.n_delta(dqk, c, bh) = 0.0f;
     f.n_delta(dqk, c, bh) += f.k_weighted(dqk, f.r_sigma, c, bh);
     f.c_state(dv, dqk, kk, bh) = in.c_initial(dv_in, dqk_in, bh);
@@ -93,14 +111,27 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in) {
         f.q_chunk(dqk, tau, c, bh) * (scale * Halide::exp(f.b(tau, c, bh) + f.m_state(c, bh) - f.m_out(tau, c, bh)));
 
     f.r_dqk = RDom(0, in.dhqk, "r_dqk");
-    f.scores(sigma, tau, c, bh) = 0.0f;
-    f.scores(sigma, tau, c, bh) += f.q_chunk(f.r_dqk, tau, c, bh) * f.k_transposed(sigma, f.r_dqk, c, bh);
+    if (in.tensor_cores) {
+        f.q_operand(dqk, tau, c, bh) = operand(f.q_chunk(dqk, tau, c, bh));
+        f.scores = tensor_core_product("scores", {f.k_operand, true}, {f.q_operand, true}, in.dhqk);
+    } else {
+        f.scores(sigma, tau, c, bh) = 0.0f;
+        f.scores(sigma, tau, c, bh) += f.q_chunk(f.r_dqk, tau, c, bh) * f.k_transposed(sigma, f.r_dqk, c, bh);
+    }
     f.intra_weight(sigma, tau, c, bh) =
         f.scores(sigma, tau, c, bh) * (scale * Halide::exp(f.intra_log_weight(sigma, tau, c, bh) - f.m_out(tau, c, bh)));
 
-    f.h_num(dv, tau, c, bh) = 0.0f;
-    f.h_num(dv, tau, c, bh) += f.q_inter(f.r_dqk, tau, c, bh) * f.c_state(dv, f.r_dqk, c, bh);
-    f.h_num(dv, tau, c, bh) += f.intra_weight(f.r_sigma, tau, c, bh) * f.v_chunk(dv, f.r_sigma, c, bh);
+    if (in.tensor_cores) {
+        // The state product in TF32 (the state stays float32), the intra-chunk one on the operands' type.
+        f.w_operand(sigma, tau, c, bh) = operand(f.intra_weight(sigma, tau, c, bh));
+        f.h_inter = tensor_core_product("h_inter", {f.c_state, false}, {f.q_inter, true}, in.dhqk);
+        f.h_intra = tensor_core_product("h_intra", {f.v_operand, false}, {f.w_operand, true}, L);
+        f.h_num(dv, tau, c, bh) = f.h_inter(dv, tau, c, bh) + f.h_intra(dv, tau, c, bh);
+    } else {
+        f.h_num(dv, tau, c, bh) = 0.0f;
+        f.h_num(dv, tau, c, bh) += f.q_inter(f.r_dqk, tau, c, bh) * f.c_state(dv, f.r_dqk, c, bh);
+        f.h_num(dv, tau, c, bh) += f.intra_weight(f.r_sigma, tau, c, bh) * f.v_chunk(dv, f.r_sigma, c, bh);
+    }
     f.h_den_dot(tau, c, bh) = 0.0f;
     f.h_den_dot(tau, c, bh) += f.q_inter(f.r_dqk, tau, c, bh) * f.n_state(f.r_dqk, c, bh);
     f.h_den_dot(tau, c, bh) += f.intra_weight(f.r_sigma, tau, c, bh);

@@ -1,4 +1,6 @@
 // Glue for the chunkwise form (math: chunkwise.h, schedules: schedules/chunkwise_cpu.cpp and chunkwise_cuda.cpp).
+#include <stdexcept>
+
 #include "../schedules/cuda_schedules.h"
 
 namespace hmlstm {
@@ -9,6 +11,8 @@ public:
     GeneratorParam<int> gpu_threads{"gpu_threads", 0};  // CUDA targets only
     GeneratorParam<int> gpu_rows{"gpu_rows", 0};
     GeneratorParam<int> chunk_size{"chunk_size", 64};
+    // CUDA targets: the matrix products as cuBLAS extern stages on tensor cores (batched_product.h).
+    GeneratorParam<bool> tensor_cores{"tensor_cores", false};
     GeneratorParam<int> vector_blocks{"vector_blocks", 0};
     GeneratorParam<int> row_block{"row_block", 0};
 
@@ -34,7 +38,10 @@ public:
     void generate() {
         ChunkwiseInputs in{q, k, v, igate, fgate, c_initial, n_initial, m_initial,
                            q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(),
-                           eps, norm_val, stabilize_correctly, chunk_size};
+                           eps, norm_val, stabilize_correctly, chunk_size, tensor_cores, q.type()};
+        if (tensor_cores && !get_target().has_feature(Halide::Target::CUDA)) {
+            throw std::invalid_argument("mlstm_chunkwise_fw: tensor_cores needs a CUDA target");
+        }
         ChunkwiseFuncs f = define_chunkwise(in);
         h(f.dv, f.t, f.bh) = narrow(f.h(f.dv, f.t, f.bh), h.type());
         c_last(f.dv, f.dqk, f.bh) = f.c_last(f.dv, f.dqk, f.bh);
@@ -43,7 +50,7 @@ public:
 
         ChunkwiseOutputs out{h, c_last, n_last, m_last};
         if (get_target().has_gpu_feature()) {
-            schedule_chunkwise_cuda(f, out, chunk_size, cuda_knobs());
+            schedule_chunkwise_cuda(f, out, chunk_size, tensor_cores, cuda_knobs());
             return;
         }
         CpuKnobs knobs;

@@ -7,7 +7,8 @@ namespace hmlstm {
 
 using namespace Halide;
 
-void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, const CudaKnobs &k) {
+void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, bool tensor_cores,
+                             const CudaKnobs &k) {
     const int tx = k.threads, ty = k.rows;
     const TailStrategy guard = TailStrategy::GuardWithIf;
     Var cb("cb"), o("o"), i("i"), x_o("x_o"), y_o("y_o"), x_i("x_i"), y_i("y_i");
@@ -37,11 +38,20 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
 
     // (2) each chunk's state contribution, then the scan over chunks. The gate-weighted keys are stored once, so
     // that the product's inner loop does no exponentials.
-    f.k_weighted.compute_root();
-    tiled(f.k_weighted, f.dqk, f.sigma);
-    f.c_delta.compute_root();
-    tiled(f.c_delta, f.dv, f.dqk);
-    tiled(f.c_delta.update(), f.dv, f.dqk);
+    if (tensor_cores) {
+        // The products' operands are stored (padded past S, narrowed to bfloat16 for 16-bit inputs) for cuBLAS.
+        for (Func fn : {f.k_operand, f.v_operand, f.kw_operand}) {
+            fn.compute_root();
+            tiled(fn, fn.args()[0], fn.args()[1]);
+        }
+        f.c_delta.compute_root();
+    } else {
+        f.k_weighted.compute_root();
+        tiled(f.k_weighted, f.dqk, f.sigma);
+        f.c_delta.compute_root();
+        tiled(f.c_delta, f.dv, f.dqk);
+        tiled(f.c_delta.update(), f.dv, f.dqk);
+    }
     f.n_delta.compute_root();
     rowwise(f.n_delta, f.dqk, tx);
     rowwise(f.n_delta.update(), f.dqk, tx);
@@ -58,9 +68,17 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
     rowwise(f.m_out, f.tau, chunk);
     f.q_inter.compute_root();
     tiled(f.q_inter, f.dqk, f.tau);
-    f.intra_weight.compute_root();
-    tiled(f.intra_weight, f.sigma, f.tau);
-    f.scores.compute_at(f.intra_weight, x_i);
+    if (tensor_cores) {
+        for (Func fn : {f.q_operand, f.w_operand}) {
+            fn.compute_root();
+            tiled(fn, fn.args()[0], fn.args()[1]);
+        }
+        for (Func fn : {f.scores, f.h_inter, f.h_intra}) fn.compute_root();
+    } else {
+        f.intra_weight.compute_root();
+        tiled(f.intra_weight, f.sigma, f.tau);
+        f.scores.compute_at(f.intra_weight, x_i);
+    }
     f.h_den_dot.compute_root();
     rowwise(f.h_den_dot, f.tau, chunk);
     for (int u = 0; u < f.h_den_dot.num_update_definitions(); u++) rowwise(f.h_den_dot.update(u), f.tau, chunk);
@@ -69,7 +87,7 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
     // compute its element's whole chunk, as the bounds of t % L over a tile of t cover all of [0, L).
     f.h_chunk.compute_root();
     tiled(f.h_chunk, f.dv, f.tau);
-    f.h_num.compute_at(f.h_chunk, x_i);
+    if (!tensor_cores) f.h_num.compute_at(f.h_chunk, x_i);
     Var dv_o("dv_o"), dv_i("dv_i"), t_o("t_o"), t_i("t_i");
     out.h.gpu_tile(f.dv, f.t, dv_o, t_o, dv_i, t_i, tx, ty, guard).gpu_blocks(f.bh);
 

@@ -24,6 +24,8 @@ inline CudaKnobs resolve_cuda_knobs(CudaKnobs k) {
 void schedule_recurrent_step_cuda(StepFuncs &f, StepOutputs &out, const CudaKnobs &knobs);
 void schedule_recurrent_sequence_cuda(SequenceFuncs &f, SequenceOutputs &out, const CudaKnobs &knobs);
 void schedule_parallel_cuda(ParallelFuncs &f, Halide::Func h, const CudaKnobs &knobs);
-void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, const CudaKnobs &knobs);
+// tensor_cores: the products are cuBLAS extern stages (generators/batched_product.h); their operands are stored.
+void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, bool tensor_cores,
+                             const CudaKnobs &knobs);
 
 }  // namespace hmlstm

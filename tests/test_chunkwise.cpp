@@ -29,10 +29,11 @@ TEST_CASE("chunkwise matches the reference on every shape, chunk size and dtype"
                 INFO("shape (" << s.B << "," << s.NH << "," << s.S << "," << s.DHQK << "," << s.DHV << ") chunk "
                                << chunk << " dtype " << int(dtype) << ": " << r.error.message);
                 REQUIRE(r.error.ok());
-                OutputComparison c = compare_output(r.h, oracle, s, forward_bound(dtype));
+                OutputComparison c =
+                    compare_output(r.h, oracle, s, chunkwise_bound(dtype), chunkwise_unit_roundoff(dtype));
                 INFO("h: " << c.describe());
                 CHECK(c.pass());
-                check_states(r.last, oracle.last, s, 1e-5);
+                check_states(r.last, oracle.last, s, chunkwise_state_bound());
             }
         }
     }
@@ -50,10 +51,11 @@ TEST_CASE("chunkwise with extreme gates, initial states and a partial last chunk
             Result r = run_chunkwise(p, &init, options(chunk));
             INFO("gates " << int(gates) << " chunk " << chunk << ": " << r.error.message);
             REQUIRE(r.error.ok());
-            OutputComparison c = compare_output(r.h, oracle, s, 1e-5);
+            OutputComparison c = compare_output(r.h, oracle, s, chunkwise_bound(DType::float32),
+                                                chunkwise_unit_roundoff(DType::float32));
             INFO("h: " << c.describe());
             CHECK(c.pass());
-            check_states(r.last, oracle.last, s, 1e-5);
+            check_states(r.last, oracle.last, s, chunkwise_state_bound());
         }
     }
 }
@@ -73,7 +75,8 @@ TEST_CASE("chunkwise options: eps, norm_val, stabilize_correctly", "[chunkwise]"
                 Oracle oracle = chunkwise_oracle(p, nullptr, {32, double(float(eps)), correctly, double(float(norm_val))});
                 Result r = run_chunkwise(p, nullptr, o);
                 REQUIRE(r.error.ok());
-                OutputComparison c = compare_output(r.h, oracle, s, 1e-5);
+                OutputComparison c = compare_output(r.h, oracle, s, chunkwise_bound(DType::float32),
+                                                    chunkwise_unit_roundoff(DType::float32));
                 INFO("stabilize_correctly " << correctly << " norm_val " << norm_val << " eps " << eps << ": "
                                             << c.describe());
                 CHECK(c.pass());

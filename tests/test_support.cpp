@@ -210,7 +210,8 @@ Oracle parallel_oracle(const Problem &p, const std::vector<uint8_t> *mask, bool 
     return o;
 }
 
-OutputComparison compare_output(const std::vector<double> &out, const Oracle &oracle, const Shape &s, double bound) {
+OutputComparison compare_output(const std::vector<double> &out, const Oracle &oracle, const Shape &s, double bound,
+                                double unit_roundoff) {
     const double dot_units = 4.0 * std::sqrt(double(s.DHQK));  // a float32 dot product of DHQK terms, with margin
     const double gate_units = 4.0;
     const int64_t slice_size = s.S * s.DHV;
@@ -233,7 +234,7 @@ OutputComparison compare_output(const std::vector<double> &out, const Oracle &or
                 kept_gates32.insert(kept_gates32.end(), g.begin(), g.end());
             } else {
                 c.ill_tokens++;
-                const double allowance = std::max(bound, dot_units * oracle.kappa[tok] * 0x1p-24) +
+                const double allowance = std::max(bound, dot_units * oracle.kappa[tok] * unit_roundoff) +
                                          gate_units * compare(g, r, s.DHV).worst;
                 const double ratio = compare(o, r, s.DHV).worst / allowance;
                 c.worst_ill_ratio = std::max(c.worst_ill_ratio, std::isfinite(ratio) ? ratio : INFINITY);
@@ -257,6 +258,27 @@ OutputComparison compare_output(const std::vector<double> &out, const Oracle &or
 
 double forward_bound(DType dtype) {
     return dtype == DType::float32 ? 1e-5 : 1e-2;
+}
+
+bool chunkwise_on_tensor_cores() {
+    static const bool tensor_cores = [] {
+        const char *p = std::getenv("HMLSTM_TEST_CUDA_PRODUCTS");
+        return on_cuda() && !(p && std::strcmp(p, "simt") == 0);
+    }();
+    return tensor_cores;
+}
+
+double chunkwise_bound(DType dtype) {
+    return chunkwise_on_tensor_cores() ? 1e-2 : forward_bound(dtype);
+}
+
+double chunkwise_state_bound() {
+    return chunkwise_on_tensor_cores() ? 1e-2 : 1e-5;
+}
+
+double chunkwise_unit_roundoff(DType dtype) {
+    if (!chunkwise_on_tensor_cores()) return 0x1p-24;
+    return dtype == DType::bfloat16 ? 0x1p-8 : 0x1p-11;  // bfloat16 operands, or TF32
 }
 
 hmlstm::Shape api_shape(const Shape &s) {
@@ -311,6 +333,7 @@ Result run_chunkwise(const Problem &p, const hmlstm_ref::States *initial, hmlstm
     ApiStates last(hmlstm_ref::States::zeros(p.shape));
     ApiOutput h(p);
     o.device = device_options();
+    if (!chunkwise_on_tensor_cores()) o.cuda_products = hmlstm::CudaProducts::simt;
     Result r;
     r.error = hmlstm::mlstm_chunkwise_fw(api_shape(p.shape), in.qkv, in.gates, h.mirror.api(),
                                          initial ? init.initial() : hmlstm::InitialStates{}, last.out(), o);

@@ -80,10 +80,20 @@ struct OutputComparison {
     }
     std::string describe() const;
 };
-OutputComparison compare_output(const std::vector<double> &out, const Oracle &oracle, const Shape &s, double bound);
+// unit_roundoff: of the arithmetic of the kernel's products (float32; TF32 or bfloat16 on tensor cores).
+OutputComparison compare_output(const std::vector<double> &out, const Oracle &oracle, const Shape &s, double bound,
+                                double unit_roundoff = 0x1p-24);
 
 // Bound of the spec for a forward output of this dtype.
 double forward_bound(DType dtype);
+
+// The chunkwise kernels under test run their products on tensor cores: on CUDA unless HMLSTM_TEST_CUDA_PRODUCTS=simt.
+// Then the spec's 16-bit bound applies to them (outputs and states), and the conditioning rule uses the unit
+// roundoff of their operands.
+bool chunkwise_on_tensor_cores();
+double chunkwise_bound(DType dtype);
+double chunkwise_state_bound();
+double chunkwise_unit_roundoff(DType dtype);
 
 // The API forms on a Problem; states in float32 as the API takes them.
 struct Result {

@@ -12,7 +12,12 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/lib $(python3 -c 'import nvidia.c
     [ -d "$d" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
 done
 if [ "${RUN_TESTS:-1}" = 1 ] && [ -x build/tests/hmlstm_tests ]; then
-    (cd build/tests && HMLSTM_TEST_DEVICE=cuda ./hmlstm_tests "~[cpu],[gpu]") 2>&1 | tail -4 | tee "$out/gpu_tests.txt"
+    for products in tensor_cores simt; do
+        echo "GPU tests, chunkwise products on $products:" | tee -a "$out/gpu_tests.txt"
+        (cd build/tests && HMLSTM_TEST_DEVICE=cuda HMLSTM_TEST_CUDA_PRODUCTS=$products ./hmlstm_tests "~[cpu],[gpu]") \
+            > "$out/gpu_tests_$products.log" 2>&1
+        tail -3 "$out/gpu_tests_$products.log" | tee -a "$out/gpu_tests.txt"
+    done
 fi
 build/bench/bench_gpu "$out/bench_gpu.json" 2>&1 | tee "$out/bench_gpu.txt"
 python3 -m pip install -q --no-index --no-deps --target /tmp/peers .whl/mlstm_kernels-*.whl

@@ -180,7 +180,12 @@ Error mlstm_chunkwise_fw(const Shape &s, const QKV &qkv, const Gates &gates, voi
     Checker check(fn);
     Memory mem;
     check_inputs(check, {s, qkv, gates, h, o.eps, o.check_finite, o.device}, &mem);
-    ChunkwiseKernel kernel = check.ok() ? chunkwise_kernel(qkv.dtype, o.chunk_size, o.device.kind) : nullptr;
+    check.require(o.cuda_products == CudaProducts::tensor_cores || o.cuda_products == CudaProducts::simt,
+                  Status::invalid_argument,
+                  "cuda_products " + std::to_string(static_cast<int>(o.cuda_products)) + " is not tensor_cores or simt");
+    ChunkwiseKernel kernel = check.ok() ? chunkwise_kernel(qkv.dtype, o.chunk_size, o.device.kind,
+                                                           o.cuda_products == CudaProducts::tensor_cores)
+                                        : nullptr;
     check.require(kernel != nullptr, Status::unsupported,
                   "chunk_size = " + std::to_string(o.chunk_size) + " is not compiled (compiled: 16, 32, 64, 128, 256)");
     check.require(std::isfinite(o.norm_val), Status::invalid_argument, "norm_val must be finite");

@@ -156,6 +156,16 @@ std::string check_device_range(const void *p, int64_t bytes, void *context) {
     return {};
 }
 
+ScopedContext::ScopedContext(void *context) {
+    const Driver &d = driver();
+    ok_ = d.loaded && d.cuCtxPushCurrent(context) == 0;
+}
+
+ScopedContext::~ScopedContext() {
+    void *popped = nullptr;
+    if (ok_) driver().cuCtxPopCurrent(&popped);
+}
+
 Error device_zeros(const char *function, void *context, int64_t bytes, uint64_t *ptr) {
     static std::vector<ContextBuffer> pool;
     return grow(function, pool, context, bytes, true, ptr);

@@ -28,4 +28,15 @@ std::string check_device_range(const void *p, int64_t bytes, void *context);
 Error device_zeros(const char *function, void *context, int64_t bytes, uint64_t *ptr);
 Error device_discard(const char *function, void *context, int64_t bytes, uint64_t *ptr);
 
+// Makes `context` current on this thread for the life of the object (the previous one comes back after).
+class ScopedContext {
+public:
+    explicit ScopedContext(void *context);
+    ~ScopedContext();
+    bool ok() const { return ok_; }
+
+private:
+    bool ok_ = false;
+};
+
 }  // namespace hmlstm::detail

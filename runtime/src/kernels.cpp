@@ -34,9 +34,21 @@
 #include "mlstm_recurrent_sequence_fw_f32_cuda.h"
 #include "mlstm_recurrent_step_fw_bf16_cuda.h"
 #include "mlstm_recurrent_step_fw_f32_cuda.h"
+#include "mlstm_chunkwise_fw_bf16_chunk128_cuda_tc.h"
+#include "mlstm_chunkwise_fw_bf16_chunk16_cuda_tc.h"
+#include "mlstm_chunkwise_fw_bf16_chunk256_cuda_tc.h"
+#include "mlstm_chunkwise_fw_bf16_chunk32_cuda_tc.h"
+#include "mlstm_chunkwise_fw_bf16_chunk64_cuda_tc.h"
+#include "mlstm_chunkwise_fw_f32_chunk128_cuda_tc.h"
+#include "mlstm_chunkwise_fw_f32_chunk16_cuda_tc.h"
+#include "mlstm_chunkwise_fw_f32_chunk256_cuda_tc.h"
+#include "mlstm_chunkwise_fw_f32_chunk32_cuda_tc.h"
+#include "mlstm_chunkwise_fw_f32_chunk64_cuda_tc.h"
 #define HMLSTM_CUDA_KERNEL(name) name##_cuda
+#define HMLSTM_CUDA_TC_KERNEL(name) name##_cuda_tc
 #else
 #define HMLSTM_CUDA_KERNEL(name) nullptr
+#define HMLSTM_CUDA_TC_KERNEL(name) nullptr
 #endif
 
 namespace hmlstm::detail {
@@ -62,17 +74,17 @@ struct Variants {
 
 #define HMLSTM_VARIANTS(f32, bf16) {f32, bf16, HMLSTM_CUDA_KERNEL(f32), HMLSTM_CUDA_KERNEL(bf16)}
 
+// The chunkwise kernels also come with tensor-core products on CUDA (tensor_cores).
 struct ChunkwiseVariants {
     int64_t chunk_size;
     Variants<ChunkwiseKernel> kernels;
+    ChunkwiseKernel f32_cuda_tc, bf16_cuda_tc;
 };
-const ChunkwiseVariants kChunkwise[] = {
-    {16, HMLSTM_VARIANTS(mlstm_chunkwise_fw_f32_chunk16, mlstm_chunkwise_fw_bf16_chunk16)},
-    {32, HMLSTM_VARIANTS(mlstm_chunkwise_fw_f32_chunk32, mlstm_chunkwise_fw_bf16_chunk32)},
-    {64, HMLSTM_VARIANTS(mlstm_chunkwise_fw_f32_chunk64, mlstm_chunkwise_fw_bf16_chunk64)},
-    {128, HMLSTM_VARIANTS(mlstm_chunkwise_fw_f32_chunk128, mlstm_chunkwise_fw_bf16_chunk128)},
-    {256, HMLSTM_VARIANTS(mlstm_chunkwise_fw_f32_chunk256, mlstm_chunkwise_fw_bf16_chunk256)},
-};
+#define HMLSTM_CHUNKWISE(L)                                                                             \
+    {L, HMLSTM_VARIANTS(mlstm_chunkwise_fw_f32_chunk##L, mlstm_chunkwise_fw_bf16_chunk##L),             \
+     HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_fw_f32_chunk##L), HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_fw_bf16_chunk##L)}
+const ChunkwiseVariants kChunkwise[] = {HMLSTM_CHUNKWISE(16), HMLSTM_CHUNKWISE(32), HMLSTM_CHUNKWISE(64),
+                                        HMLSTM_CHUNKWISE(128), HMLSTM_CHUNKWISE(256)};
 const Variants<SequenceKernel> kSequence = HMLSTM_VARIANTS(mlstm_recurrent_sequence_fw_f32,
                                                            mlstm_recurrent_sequence_fw_bf16);
 const Variants<StepKernel> kStep = HMLSTM_VARIANTS(mlstm_recurrent_step_fw_f32, mlstm_recurrent_step_fw_bf16);
@@ -80,9 +92,11 @@ const Variants<ParallelKernel> kParallel = HMLSTM_VARIANTS(mlstm_parallel_fw_f32
 
 }  // namespace
 
-ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device) {
+ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device, bool tensor_cores) {
     for (const ChunkwiseVariants &v : kChunkwise) {
-        if (v.chunk_size == chunk_size) return v.kernels.pick(dtype, device);
+        if (v.chunk_size != chunk_size) continue;
+        if (device == Device::cuda && tensor_cores) return dtype == DType::bfloat16 ? v.bf16_cuda_tc : v.f32_cuda_tc;
+        return v.kernels.pick(dtype, device);
     }
     return nullptr;
 }

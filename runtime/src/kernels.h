@@ -20,7 +20,8 @@ using ParallelKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf
                                bool stabilize_rowwise, float eps, Buf h);
 
 // Null when the variant was not compiled (any CUDA kernel in a build without CUDA).
-ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device);
+// tensor_cores (CUDA only): the variant whose products run on tensor cores through cuBLAS.
+ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device, bool tensor_cores);
 SequenceKernel sequence_kernel(DType dtype, Device device);
 StepKernel step_kernel(DType dtype, Device device);
 ParallelKernel parallel_kernel(DType dtype, Device device);

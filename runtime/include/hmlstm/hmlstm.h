@@ -86,6 +86,11 @@ struct StatesOut {
     float *c = nullptr, *n = nullptr, *m = nullptr;
 };
 
+// How the chunkwise form's matrix products run on CUDA: on tensor cores through cuBLAS (bfloat16 operands for
+// bfloat16 inputs, TF32 for float32 inputs; outputs within the spec's 16-bit bound), or as Halide's own SIMT code
+// in float32 (within the float32 bound).
+enum class CudaProducts : int { tensor_cores = 0, simt = 1 };
+
 // ---- Chunkwise form (xlstm_jax mlstm_chunkwise_*): the training and prefill kernel.
 struct ChunkwiseOptions {
     int64_t chunk_size = 64;         // compiled: 16, 32, 64, 128, 256 (compiled_chunk_sizes())
@@ -95,6 +100,7 @@ struct ChunkwiseOptions {
     bool return_last_states = false;  // then `last` must point at C, n and m buffers
     bool check_finite = true;
     DeviceOptions device;
+    CudaProducts cuda_products = CudaProducts::tensor_cores;  // Device::cuda only
 };
 Error mlstm_chunkwise_fw(const Shape &shape, const QKV &qkv, const Gates &gates, void *h,
                          const InitialStates &initial = {}, const StatesOut &last = {},
