@@ -96,10 +96,14 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in) {
     }
     f.n_delta(dqk, c, bh) = 0.0f;
     f.n_delta(dqk, c, bh) += f.k_weighted(dqk, f.r_sigma, c, bh);
-    f.c_state(dv, dqk, kk, bh) = in.c_initial(dv_in, dqk_in, bh);
+    // Undefined until written (a pure definition would write every chunk's state once more): update 0 stores the
+    // initial state, update 1 scans.
+    f.c_state(dv, dqk, kk, bh) = Halide::undef<float>();
+    f.c_state(dv, dqk, 0, bh) = in.c_initial(dv_in, dqk_in, bh);
     f.c_state(dv, dqk, rc + 1, bh) =
         f.state_decay(rc, bh) * f.c_state(dv, dqk, rc, bh) + f.c_delta(dv, dqk, rc, bh);
-    f.n_state(dqk, kk, bh) = in.n_initial(dqk_in, bh);
+    f.n_state(dqk, kk, bh) = Halide::undef<float>();
+    f.n_state(dqk, 0, bh) = in.n_initial(dqk_in, bh);
     f.n_state(dqk, rc + 1, bh) = f.state_decay(rc, bh) * f.n_state(dqk, rc, bh) + f.n_delta(dqk, rc, bh);
 
     // Outputs of chunk c from the state before it and the chunk's own tokens.

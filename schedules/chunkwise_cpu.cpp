@@ -37,8 +37,9 @@ void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk,
 
     // (2) state scan
     RVar rc(f.r_chunk.x);
-    f.c_state.compute_root().parallel(f.bh).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
-    f.c_state.update().reorder(f.dv, f.dqk, rc, f.bh).parallel(f.bh).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
+    f.c_state.compute_root();
+    f.c_state.update(0).parallel(f.bh).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
+    f.c_state.update(1).reorder(f.dv, f.dqk, rc, f.bh).parallel(f.bh).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
     f.k_weighted.clone_in(f.n_delta);  // n_delta reads its own, inlined copy; clone before scheduling the original
     f.k_weighted.compute_at(f.c_state, rc);
     f.v_chunk.in(f.c_delta).compute_at(f.c_state, rc).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
@@ -51,8 +52,9 @@ void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk,
     schedule_register_block(f.c_delta, f.dv, f.dqk, k);
     f.n_delta.compute_root().parallel(f.bh);
     f.n_delta.update().parallel(f.bh);
-    f.n_state.compute_root().parallel(f.bh);
-    f.n_state.update().parallel(f.bh);
+    f.n_state.compute_root();
+    f.n_state.update(0).parallel(f.bh);
+    f.n_state.update(1).parallel(f.bh);
 
     // (3) outputs, one chunk of one (batch, head) per parallel task
     Var c("c"), tau("tau"), block("block");

@@ -17,6 +17,13 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
     auto tiled = [&](Stage s, const Var &x, const Var &y) {
         s.fuse(f.c, f.bh, cb).gpu_tile(x, y, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(cb);
     };
+    // An elementwise stage over (x, y, c, bh) with 4 consecutive x per thread, so that loads and stores are vectors.
+    Var x_v("x_v");
+    auto tiled_vectors = [&](Func fn, const Var &x, const Var &y) {
+        fn.compute_root().fuse(f.c, f.bh, cb)
+            .split(x, x_o, x_i, 4 * tx, guard).split(x_i, x_i, x_v, 4, guard).split(y, y_o, y_i, ty, guard)
+            .reorder(x_v, x_i, y_i, x_o, y_o, cb).vectorize(x_v).gpu_threads(x_i, y_i).gpu_blocks(x_o, y_o, cb);
+    };
     // A stage over (x, c, bh): a row of threads per (chunk, batch-head).
     auto rowwise = [&](Stage s, const Var &x, int threads) {
         s.fuse(f.c, f.bh, cb).split(x, o, i, threads, guard).gpu_blocks(o, cb).gpu_threads(i);
@@ -40,10 +47,7 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
     // that the product's inner loop does no exponentials.
     if (tensor_cores) {
         // The products' operands are stored (padded past S, narrowed to bfloat16 for 16-bit inputs) for cuBLAS.
-        for (Func fn : {f.k_operand, f.v_operand, f.kw_operand}) {
-            fn.compute_root();
-            tiled(fn, fn.args()[0], fn.args()[1]);
-        }
+        for (Func fn : {f.k_operand, f.v_operand, f.kw_operand}) tiled_vectors(fn, fn.args()[0], fn.args()[1]);
         f.c_delta.compute_root();
     } else {
         f.k_weighted.compute_root();
@@ -55,24 +59,19 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
     f.n_delta.compute_root();
     rowwise(f.n_delta, f.dqk, tx);
     rowwise(f.n_delta.update(), f.dqk, tx);
-    f.c_state.compute_root().fuse(f.kk, f.bh, cb).gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard)
-        .gpu_blocks(cb);
-    f.c_state.update().gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
-    f.n_state.compute_root().gpu_tile(f.dqk, f.kk, x_o, y_o, x_i, y_i, tx, 1, guard).gpu_blocks(f.bh);
-    f.n_state.update().gpu_tile(f.dqk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
+    f.c_state.compute_root();
+    for (int u : {0, 1}) f.c_state.update(u).gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
+    f.n_state.compute_root();
+    for (int u : {0, 1}) f.n_state.update(u).gpu_tile(f.dqk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
 
     // (3) every chunk's outputs
     f.intra_max.compute_root();
     rowwise(f.intra_max, f.tau, chunk);
     f.m_out.compute_root();
     rowwise(f.m_out, f.tau, chunk);
-    f.q_inter.compute_root();
-    tiled(f.q_inter, f.dqk, f.tau);
+    tiled_vectors(f.q_inter, f.dqk, f.tau);
     if (tensor_cores) {
-        for (Func fn : {f.q_operand, f.w_operand}) {
-            fn.compute_root();
-            tiled(fn, fn.args()[0], fn.args()[1]);
-        }
+        for (Func fn : {f.q_operand, f.w_operand}) tiled_vectors(fn, fn.args()[0], fn.args()[1]);
         for (Func fn : {f.scores, f.h_inter, f.h_intra}) fn.compute_root();
     } else {
         f.intra_weight.compute_root();
@@ -85,9 +84,12 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
 
     // Outputs per chunk position, then copied (and narrowed) to h(t): computed at h directly, each thread would
     // compute its element's whole chunk, as the bounds of t % L over a tile of t cover all of [0, L).
-    f.h_chunk.compute_root();
-    tiled(f.h_chunk, f.dv, f.tau);
-    if (!tensor_cores) f.h_num.compute_at(f.h_chunk, x_i);
+    // With tensor cores the numerator is a plain sum of the two products, read straight into h.
+    if (!tensor_cores) {
+        f.h_chunk.compute_root();
+        tiled(f.h_chunk, f.dv, f.tau);
+        f.h_num.compute_at(f.h_chunk, x_i);
+    }
     Var dv_o("dv_o"), dv_i("dv_i"), t_o("t_o"), t_i("t_i");
     out.h.gpu_tile(f.dv, f.t, dv_o, t_o, dv_i, t_i, tx, ty, guard).gpu_blocks(f.bh);
 
