@@ -15,14 +15,9 @@
 #include <vector>
 
 #include "ceilings.h"
+#include "report.h"
 
 namespace {
-
-struct Row {
-    std::string name, shape;
-    double ms = 0, gflops = 0, gbytes = 0, fraction = 0;  // fraction of the FLOP or byte ceiling that applies
-    std::string ceiling;
-};
 
 double median_ms(const std::function<void()> &run, int min_reps = 5, double min_seconds = 1.0) {
     run();
@@ -110,10 +105,10 @@ int main(int argc, char **argv) {
                 ceil.isa, ceil.copy_gbytes);
 
     std::mt19937 rng(7);
-    std::vector<Row> rows;
+    std::vector<bench::Row> rows;
     auto flop_row = [&](const std::string &name, const hmlstm::Shape &s, double ms, double flop) {
-        Row r{name, shape_text(s), ms, flop / ms / 1e6, 0, 0, "fp32 FMA peak"};
-        r.fraction = r.gflops / ceil.fma_gflops;
+        bench::Row r{name, shape_text(s), ms, flop / ms / 1e6, 0, 0, "fp32 FMA peak"};
+        r.fraction = r.flop_rate / ceil.fma_gflops;
         rows.push_back(r);
     };
 
@@ -169,8 +164,8 @@ int main(int argc, char **argv) {
         char ceiling[96];
         std::snprintf(ceiling, sizeof ceiling, "max(copy, in-place update of %.0f MiB = %.1f GB/s)",
                       state_bytes / 1048576.0, at_size);
-        Row r{"recurrent step (in place)", shape_text(s), ms, 0, bytes / ms / 1e6, 0, ceiling};
-        r.fraction = r.gbytes / std::max(ceil.copy_gbytes, at_size);
+        bench::Row r{"recurrent step (in place)", shape_text(s), ms, 0, bytes / ms / 1e6, 0, ceiling};
+        r.fraction = r.byte_rate / std::max(ceil.copy_gbytes, at_size);
         rows.push_back(r);
     }
     // Recurrent sequence: per token the state update and the readout, 4 DHQK DHV FLOPs (two multiply-adds each).
@@ -183,32 +178,13 @@ int main(int argc, char **argv) {
         flop_row("recurrent sequence fw", s, ms, s.B * s.NH * s.S * 4.0 * s.DHQK * s.DHV);
     }
 
-    std::printf("%-28s %-40s %10s %10s %10s %8s\n", "kernel", "shape", "ms", "GFLOP/s", "GB/s", "ceiling");
-    for (const Row &r : rows) {
-        std::printf("%-28s %-40s %10.3f %10.1f %10.1f %7.1f%% of %s\n", r.name.c_str(), r.shape.c_str(), r.ms, r.gflops,
-                    r.gbytes, 100 * r.fraction, r.ceiling.c_str());
-    }
-
-    FILE *json = std::fopen(json_path, "w");
-    if (!json) return 1;
-    std::time_t now = std::time(nullptr);
-    char date[32];
-    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-    std::fprintf(json, "{\n  \"library\": \"hmlstm %s\",\n  \"date\": \"%s\",\n  \"threads\": %d,\n", hmlstm::version(), date,
-                 threads);
-    std::fprintf(json, "  \"ceilings\": {\"fp32_fma_gflops\": %.2f, \"isa\": \"%s\", \"copy_gbytes_per_s\": %.2f},\n",
-                 ceil.fma_gflops, ceil.isa, ceil.copy_gbytes);
-    std::fprintf(json, "  \"rows\": [\n");
-    for (size_t idx = 0; idx < rows.size(); idx++) {
-        const Row &r = rows[idx];
-        std::fprintf(json,
-                     "    {\"kernel\": \"%s\", \"shape\": \"%s\", \"ms\": %.4f, \"gflops\": %.2f, \"gbytes_per_s\": %.2f, "
-                     "\"fraction_of_ceiling\": %.4f, \"ceiling\": \"%s\"}%s\n",
-                     r.name.c_str(), r.shape.c_str(), r.ms, r.gflops, r.gbytes, r.fraction, r.ceiling.c_str(),
-                     idx + 1 < rows.size() ? "," : "");
-    }
-    std::fprintf(json, "  ]\n}\n");
-    std::fclose(json);
-    std::printf("\nwrote %s\n", json_path);
+    const bench::Units units{"GFLOP/s", "GB/s", "gflops", "gbytes_per_s"};
+    bench::print_table(rows, units);
+    char header[256];
+    std::snprintf(header, sizeof header,
+                  "  \"threads\": %d,\n  \"ceilings\": {\"fp32_fma_gflops\": %.2f, \"isa\": \"%s\", "
+                  "\"copy_gbytes_per_s\": %.2f},\n",
+                  threads, ceil.fma_gflops, ceil.isa, ceil.copy_gbytes);
+    if (!bench::write_json(json_path, header, rows, units)) return 1;
     return 0;
 }

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "report.h"
+
 namespace {
 
 void cuda_check(cudaError_t e, const char *what) {
@@ -149,12 +151,6 @@ Ceilings measure_ceilings(std::mt19937 &rng) {
     return c;
 }
 
-struct Row {
-    std::string name, shape;
-    double ms = 0, tflops = 0, tbytes = 0, fraction = 0;
-    std::string ceiling;
-};
-
 }  // namespace
 
 // `bench_gpu --profile <chunk> [simt]`: one chunkwise call (after a warm-up) at a smaller shape, for a profiler to see
@@ -183,12 +179,12 @@ int main(int argc, char **argv) {
     std::printf("copy %.2f TB/s (read + write); cuBLAS 8192^3: fp32 %.1f, TF32 %.1f, bf16 %.1f TFLOP/s\n\n",
                 ceil.copy_tbytes, ceil.sgemm_tflops, ceil.tf32_tflops, ceil.bf16_tflops);
 
-    std::vector<Row> rows;
+    std::vector<bench::Row> rows;
     auto flop_row = [&](const std::string &name, const hmlstm::Shape &s, double ms, double flop) {
-        Row r{name, shape_text(s), ms, flop / ms / 1e9, 0, 0, "cuBLAS fp32 SGEMM"};
-        r.fraction = r.tflops / ceil.sgemm_tflops;
+        bench::Row r{name, shape_text(s), ms, flop / ms / 1e9, 0, 0, "cuBLAS fp32 SGEMM"};
+        r.fraction = r.flop_rate / ceil.sgemm_tflops;
         rows.push_back(r);
-        std::printf("%-34s %8.3f ms %8.2f TFLOP/s\n", name.c_str(), ms, r.tflops);
+        std::printf("%-34s %8.3f ms %8.2f TFLOP/s\n", name.c_str(), ms, r.flop_rate);
     };
 
     // Chunkwise at the shape: dense-equivalent FLOPs of L = 64 chunks, whatever chunk size runs.
@@ -224,10 +220,10 @@ int main(int argc, char **argv) {
                                             {c.as<float>(), n.as<float>(), m.as<float>()}, o));
         });
         const double bytes = 2.0 * 4 * s.B * s.NH * (s.DHQK * s.DHV + s.DHQK);
-        Row r{"recurrent step (in place)", shape_text(s), ms, 0, bytes / ms / 1e9, 0, "device copy"};
-        r.fraction = r.tbytes / ceil.copy_tbytes;
+        bench::Row r{"recurrent step (in place)", shape_text(s), ms, 0, bytes / ms / 1e9, 0, "device copy"};
+        r.fraction = r.byte_rate / ceil.copy_tbytes;
         rows.push_back(r);
-        std::printf("%-34s %8.4f ms %8.2f TB/s\n", ("step B=" + std::to_string(batch)).c_str(), ms, r.tbytes);
+        std::printf("%-34s %8.4f ms %8.2f TB/s\n", ("step B=" + std::to_string(batch)).c_str(), ms, r.byte_rate);
     }
     // Parallel and sequence at the CPU benchmark's shapes.
     {
@@ -243,32 +239,13 @@ int main(int argc, char **argv) {
         flop_row("recurrent sequence fw", s, ms, s.B * s.NH * s.S * 4.0 * s.DHQK * s.DHV);
     }
 
-    std::printf("\n%-30s %-40s %10s %9s %8s %s\n", "kernel", "shape", "ms", "TFLOP/s", "TB/s", "of ceiling");
-    for (const Row &r : rows) {
-        std::printf("%-30s %-40s %10.4f %9.2f %8.3f %5.1f%% of %s\n", r.name.c_str(), r.shape.c_str(), r.ms, r.tflops,
-                    r.tbytes, 100 * r.fraction, r.ceiling.c_str());
-    }
-    FILE *json = std::fopen(json_path, "w");
-    if (!json) return 1;
-    std::time_t now = std::time(nullptr);
-    char date[32];
-    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-    std::fprintf(json, "{\n  \"library\": \"hmlstm %s\",\n  \"date\": \"%s\",\n  \"device\": \"%s\",\n",
-                 hmlstm::version(), date, prop.name);
-    std::fprintf(json,
-                 "  \"ceilings\": {\"copy_tbytes_per_s\": %.3f, \"sgemm_tflops\": %.2f, \"tf32_tflops\": %.2f, "
-                 "\"bf16_tflops\": %.2f},\n  \"rows\": [\n",
-                 ceil.copy_tbytes, ceil.sgemm_tflops, ceil.tf32_tflops, ceil.bf16_tflops);
-    for (size_t idx = 0; idx < rows.size(); idx++) {
-        const Row &r = rows[idx];
-        std::fprintf(json,
-                     "    {\"kernel\": \"%s\", \"shape\": \"%s\", \"ms\": %.5f, \"tflops\": %.3f, \"tbytes_per_s\": %.4f, "
-                     "\"fraction_of_ceiling\": %.4f, \"ceiling\": \"%s\"}%s\n",
-                     r.name.c_str(), r.shape.c_str(), r.ms, r.tflops, r.tbytes, r.fraction, r.ceiling.c_str(),
-                     idx + 1 < rows.size() ? "," : "");
-    }
-    std::fprintf(json, "  ]\n}\n");
-    std::fclose(json);
-    std::printf("\nwrote %s\n", json_path);
+    const bench::Units units{"TFLOP/s", "TB/s", "tflops", "tbytes_per_s"};
+    bench::print_table(rows, units);
+    char header[320];
+    std::snprintf(header, sizeof header,
+                  "  \"device\": \"%s\",\n  \"ceilings\": {\"copy_tbytes_per_s\": %.3f, \"sgemm_tflops\": %.2f, "
+                  "\"tf32_tflops\": %.2f, \"bf16_tflops\": %.2f},\n",
+                  prop.name, ceil.copy_tbytes, ceil.sgemm_tflops, ceil.tf32_tflops, ceil.bf16_tflops);
+    if (!bench::write_json(json_path, header, rows, units)) return 1;
     return 0;
 }

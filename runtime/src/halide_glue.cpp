@@ -105,8 +105,15 @@ void install_halide_hooks() {
 Error kernel_result(int code, const CallContext &ctx) {
     if (code == halide_error_code_success) return {};
     Error e;
-    e.status = code == halide_error_code_out_of_memory ? Status::out_of_memory : Status::kernel_error;
-    e.message = std::string(ctx.function) + ": kernel failed (Halide error " + std::to_string(code) + ")";
+    // Halide's CUDA runtime passes the driver's CUresult through (2 is CUDA_ERROR_OUT_OF_MEMORY) and says "CUDA:"
+    // in its message; a failed device allocation, launch or copy is the device's error, not the kernel's.
+    const bool on_device = ctx.cuda_context != nullptr;
+    const bool out_of_memory = code == halide_error_code_out_of_memory || (on_device && code == 2) ||
+                               ctx.halide_message.find("OUT_OF_MEMORY") != std::string::npos;
+    const bool device = on_device && (ctx.halide_message.find("CUDA") != std::string::npos || code > 0);
+    e.status = out_of_memory ? Status::out_of_memory : device ? Status::device_error : Status::kernel_error;
+    e.message = std::string(ctx.function) + ": kernel failed (" + (code > 0 ? "CUDA error " : "Halide error ") +
+                std::to_string(code) + ")";
     if (!ctx.halide_message.empty()) e.message += ": " + ctx.halide_message;
     return e;
 }
