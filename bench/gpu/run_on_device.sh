@@ -14,7 +14,7 @@ done
 if [ "${RUN_TESTS:-1}" = 1 ] && [ -x build/tests/hmlstm_tests ]; then
     for products in tensor_cores simt; do
         echo "GPU tests, chunkwise products on $products:" | tee -a "$out/gpu_tests.txt"
-        (cd build/tests && HMLSTM_TEST_DEVICE=cuda HMLSTM_TEST_CUDA_PRODUCTS=$products ./hmlstm_tests "~[cpu],[gpu]") \
+        (cd build/tests && HMLSTM_TEST_DEVICE=cuda HMLSTM_TEST_CUDA_PRODUCTS=$products ./hmlstm_tests "~[cpu]~[.],[gpu]") \
             > "$out/gpu_tests_$products.log" 2>&1
         tail -3 "$out/gpu_tests_$products.log" | tee -a "$out/gpu_tests.txt"
     done

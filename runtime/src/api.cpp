@@ -2,11 +2,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <vector>
 
 #include "halide_glue.h"
 #include "hmlstm/hmlstm.h"
 #include "kernels.h"
+#include "tuning_table.h"
 #include "validate.h"
 #include "cuda_device.h"
 
@@ -183,23 +186,27 @@ Error mlstm_chunkwise_fw(const Shape &s, const QKV &qkv, const Gates &gates, voi
     check.require(o.cuda_products == CudaProducts::tensor_cores || o.cuda_products == CudaProducts::simt,
                   Status::invalid_argument,
                   "cuda_products " + std::to_string(static_cast<int>(o.cuda_products)) + " is not tensor_cores or simt");
-    ChunkwiseKernel kernel = check.ok() ? chunkwise_kernel(qkv.dtype, o.chunk_size, o.device.kind,
+    // chunk_size 0: the tuning table chooses (tuning_table.h).
+    const int64_t chunk_size =
+        o.chunk_size == 0 && check.ok() ? tuned_chunkwise(qkv.dtype, o.device.kind, s).chunk_size : o.chunk_size;
+    ChunkwiseKernel kernel = check.ok() ? chunkwise_kernel(qkv.dtype, chunk_size, o.device.kind,
                                                            o.cuda_products == CudaProducts::tensor_cores)
                                         : nullptr;
     check.require(kernel != nullptr, Status::unsupported,
-                  "chunk_size = " + std::to_string(o.chunk_size) + " is not compiled (compiled: 16, 32, 64, 128, 256)");
+                  "chunk_size = " + std::to_string(o.chunk_size) +
+                      " is not compiled (compiled: 16, 32, 64, 128, 256; 0 lets the tuning table choose)");
     check.require(std::isfinite(o.norm_val), Status::invalid_argument, "norm_val must be finite");
     check_state_memory(check, mem, s, initial.c, initial.n, initial.m, "initial.c", "initial.n", "initial.m");
     check_last_states(check, o.return_last_states, last, mem, s);
     if (!check.ok()) return check.error();
     // The kernel keeps the state before every chunk of a slice.
-    const int64_t chunks = (s.S + o.chunk_size - 1) / o.chunk_size;
+    const int64_t chunks = (s.S + chunk_size - 1) / chunk_size;
     const double state_bytes = double(chunks + 1) * s.DHQK * s.DHV * 4.0;
     check.slice_bytes(state_bytes, "the chunk states");
     if (!check.ok()) return check.error();
 
     const halide_type_t type = halide_type_of(qkv.dtype);
-    const int64_t per_call = group_size(s, state_bytes + double(s.S) * o.chunk_size * 4.0);
+    const int64_t per_call = group_size(s, state_bytes + double(s.S) * chunk_size * 4.0);
     return for_each_group(fn, s, mem, per_call, !o.return_last_states, [&](SliceGroup &g, CallContext *ctx) {
         View q = g.tokens(qkv.q, type, s.DHQK), k = g.tokens(qkv.k, type, s.DHQK), v = g.tokens(qkv.v, type, s.DHV);
         View i = g.gates(gates.i), f = g.gates(gates.f), out = g.tokens(h, type, s.DHV);
@@ -298,6 +305,25 @@ Error parallel_stabilized_simple(const Shape &s, const QKV &qkv, const Gates &ga
         return kernel(ctx, q.get(), k.get(), v.get(), i.get(), f.get(), mask.get(), use_mask, o.stabilize_rowwise,
                       o.eps, out.get());
     });
+}
+
+Error load_tuning_table(const char *path) {
+    if (!path) return {Status::null_pointer, "load_tuning_table: path is null"};
+    std::ifstream in(path);
+    if (!in) return {Status::invalid_argument, std::string("load_tuning_table: ") + path + " cannot be read"};
+    std::stringstream text;
+    text << in.rdbuf();
+    Error e = install_table(text.str(), path);
+    if (!e.ok()) e.message = "load_tuning_table: " + e.message;
+    return e;
+}
+
+void reset_tuning_tables() {
+    reset_tables();
+}
+
+std::string tuning_table_origin(Device device) {
+    return table_origin(device);
 }
 
 Error set_num_threads(int threads) {

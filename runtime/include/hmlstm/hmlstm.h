@@ -93,7 +93,9 @@ enum class CudaProducts : int { tensor_cores = 0, simt = 1 };
 
 // ---- Chunkwise form (xlstm_jax mlstm_chunkwise_*): the training and prefill kernel.
 struct ChunkwiseOptions {
-    int64_t chunk_size = 64;         // compiled: 16, 32, 64, 128, 256 (compiled_chunk_sizes())
+    // Compiled: 16, 32, 64, 128, 256 (compiled_chunk_sizes()). 0: the tuning table's choice for the call's shape,
+    // dtype and device (load_tuning_table), which is 64, the xlstm_jax default, where no table covers the call.
+    int64_t chunk_size = 0;
     float eps = 1e-6f;
     bool stabilize_correctly = true;  // max(norm_val * exp(-m), |q.n|) rather than max(norm_val, |q.n|)
     float norm_val = 1.0f;
@@ -139,6 +141,17 @@ struct ParallelOptions {
 };
 Error parallel_stabilized_simple(const Shape &shape, const QKV &qkv, const Gates &gates, void *h,
                                  const ParallelOptions &options = {});
+
+// ---- Tuning tables (autotune/README.md): which chunk size a chunkwise call with chunk_size = 0 runs.
+// Loads a table written by autotune/tune.py. It replaces the table of its target (cpu or cuda) for every later call;
+// a table that cannot be read or checked is an error that names the problem, and changes nothing. The
+// HMLSTM_TUNING_TABLE environment variable names a table to load at first use (a bad one is reported on stderr
+// and ignored). Without either, the built-in table of the target, tuned where the library was built, applies.
+Error load_tuning_table(const char *path);
+// Back to the built-in tables (the environment's table, if any, is not read again).
+void reset_tuning_tables();
+// Where the table in use for a device came from: a path, "built-in autotune/tables/<target>.json", or "none".
+std::string tuning_table_origin(Device device);
 
 // ---- Library settings and facts.
 Error set_num_threads(int threads);

@@ -1,0 +1,172 @@
+#include "tuning_table.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <vector>
+
+#include "json.h"
+#include "kernels.h"
+
+namespace hmlstm::detail {
+
+// The built-in tables, generated from autotune/tables/*.json at build time (empty when there is none).
+extern const char *const kBuiltinCpuTable;
+extern const char *const kBuiltinCudaTable;
+
+namespace {
+
+struct Entry {
+    DType dtype;
+    double heads, S, DHQK, DHV;
+    TunedChoice choice;
+};
+
+struct Table {
+    std::vector<Entry> entries;
+    std::string origin = "none";
+};
+
+struct Tables {
+    std::mutex lock;
+    std::shared_ptr<const Table> cpu = std::make_shared<Table>(), cuda = std::make_shared<Table>();
+};
+
+bool is_compiled(int64_t chunk) {
+    for (int i = 0; i < kNumChunkSizes; i++) {
+        if (kChunkSizes[i] == chunk) return true;
+    }
+    return false;
+}
+
+// Parses and checks a table: any problem is an error that names the table and the entry.
+Error parse_table(const std::string &text, const std::string &origin, Device *device, Table *table) {
+    auto bad = [&](const std::string &why) {
+        return Error{Status::invalid_argument, "tuning table " + origin + ": " + why};
+    };
+    Json doc;
+    std::string why;
+    if (!parse_json(text, &doc, &why)) return bad("not JSON (" + why + ")");
+    const Json *format = doc.get("format"), *version = doc.get("version"), *target = doc.get("target");
+    if (!format || format->string != "hmlstm-tuning-table") return bad("\"format\" is not \"hmlstm-tuning-table\"");
+    if (!version || version->kind != Json::Kind::number || version->number != 1) {
+        return bad("\"version\" is not 1, the version this library reads");
+    }
+    if (!target || (target->string != "cpu" && target->string != "cuda")) return bad("\"target\" is not cpu or cuda");
+    *device = target->string == "cuda" ? Device::cuda : Device::cpu;
+    const Json *entries = doc.get("entries");
+    if (!entries || entries->kind != Json::Kind::array) return bad("no \"entries\" array");
+    for (size_t idx = 0; idx < entries->array.size(); idx++) {
+        const Json &e = entries->array[idx];
+        const std::string where = "entry " + std::to_string(idx) + ": ";
+        const Json *form = e.get("form"), *dtype = e.get("dtype"), *winner = e.get("winner");
+        if (!form || form->string != "chunkwise") continue;  // forms a later version may tune
+        if (!dtype || (dtype->string != "float32" && dtype->string != "bfloat16")) {
+            return bad(where + "\"dtype\" is not float32 or bfloat16");
+        }
+        Entry entry{dtype->string == "bfloat16" ? DType::bfloat16 : DType::float32, 0, 0, 0, 0, {}};
+        double *dims[] = {&entry.heads, &entry.S, &entry.DHQK, &entry.DHV};
+        const char *names[] = {"heads", "S", "DHQK", "DHV"};
+        for (int d = 0; d < 4; d++) {
+            const Json *v = e.get(names[d]);
+            if (!v || v->kind != Json::Kind::number || !(v->number >= 1)) {
+                return bad(where + "\"" + names[d] + "\" is not a positive number");
+            }
+            *dims[d] = v->number;
+        }
+        const Json *chunk = winner ? winner->get("chunk_size") : nullptr;
+        if (!chunk || chunk->kind != Json::Kind::number || !is_compiled(int64_t(chunk->number))) {
+            return bad(where + "\"winner\".\"chunk_size\" is not a compiled chunk size");
+        }
+        entry.choice.chunk_size = int64_t(chunk->number);
+        table->entries.push_back(entry);
+    }
+    table->origin = origin;
+    return {};
+}
+
+// The built-in table of a target (an empty one where none was built in).
+std::shared_ptr<const Table> builtin(Device device) {
+    const char *text = device == Device::cuda ? kBuiltinCudaTable : kBuiltinCpuTable;
+    const char *name = device == Device::cuda ? "built-in autotune/tables/cuda.json" : "built-in autotune/tables/cpu.json";
+    auto table = std::make_shared<Table>();
+    Device target;
+    if (text && *text && parse_table(text, name, &target, table.get()).ok() && target == device) return table;
+    return std::make_shared<Table>();
+}
+
+Tables &tables() {
+    static Tables *t = [] {
+        auto *t = new Tables();
+        t->cpu = builtin(Device::cpu);
+        t->cuda = builtin(Device::cuda);
+        // Then the environment's table (a bad one is reported once and ignored).
+        if (const char *path = std::getenv("HMLSTM_TUNING_TABLE"); path && *path) {
+            std::ifstream in(path);
+            std::stringstream text;
+            text << in.rdbuf();
+            auto table = std::make_shared<Table>();
+            Device device;
+            Error e = in ? parse_table(text.str(), path, &device, table.get())
+                         : Error{Status::invalid_argument, std::string("tuning table ") + path + ": cannot be read"};
+            if (e.ok()) {
+                (device == Device::cuda ? t->cuda : t->cpu) = table;
+            } else {
+                std::fprintf(stderr, "hmlstm: HMLSTM_TUNING_TABLE ignored, the built-in table stays: %s\n",
+                             e.message.c_str());
+            }
+        }
+        return t;
+    }();
+    return *t;
+}
+
+std::shared_ptr<const Table> table_for(Device device) {
+    Tables &t = tables();
+    std::lock_guard<std::mutex> guard(t.lock);
+    return device == Device::cuda ? t.cuda : t.cpu;
+}
+
+}  // namespace
+
+TunedChoice tuned_chunkwise(DType dtype, Device device, const Shape &s) {
+    const std::shared_ptr<const Table> table = table_for(device);
+    const double want[] = {std::log(double(s.B * s.NH)), std::log(double(s.S)), std::log(double(s.DHQK)),
+                           std::log(double(s.DHV))};
+    const Entry *best = nullptr;
+    double best_distance = 0;
+    for (const Entry &e : table->entries) {
+        if (e.dtype != dtype) continue;
+        const double have[] = {std::log(e.heads), std::log(e.S), std::log(e.DHQK), std::log(e.DHV)};
+        double distance = 0;
+        for (int d = 0; d < 4; d++) distance += (want[d] - have[d]) * (want[d] - have[d]);
+        if (!best || distance < best_distance) best = &e, best_distance = distance;
+    }
+    return best ? best->choice : TunedChoice{};
+}
+
+Error install_table(const std::string &text, const std::string &origin) {
+    auto table = std::make_shared<Table>();
+    Device device;
+    Error e = parse_table(text, origin, &device, table.get());
+    if (!e.ok()) return e;
+    Tables &t = tables();
+    std::lock_guard<std::mutex> guard(t.lock);
+    (device == Device::cuda ? t.cuda : t.cpu) = table;
+    return {};
+}
+
+void reset_tables() {
+    Tables &t = tables();
+    std::lock_guard<std::mutex> guard(t.lock);
+    t.cpu = builtin(Device::cpu);
+    t.cuda = builtin(Device::cuda);
+}
+
+std::string table_origin(Device device) { return table_for(device)->origin; }
+
+}  // namespace hmlstm::detail

@@ -1,0 +1,29 @@
+// The tuning tables (autotune/): which compiled chunkwise variant serves a call whose options leave the choice to
+// the table (chunk_size = 0). One table per target (cpu, cuda): a default compiled in from autotune/tables/, or
+// one the user loads (load_tuning_table, or the HMLSTM_TUNING_TABLE environment variable at first use).
+#pragma once
+
+#include <string>
+
+#include "hmlstm/hmlstm.h"
+
+namespace hmlstm::detail {
+
+struct TunedChoice {
+    int64_t chunk_size = 64;  // without any entry: the xlstm_jax default
+};
+
+// The choice of the table entry nearest to the call's shape (distance in log space over B*NH, S, DHQK, DHV) among
+// the entries for its dtype; the default choice when the table has none.
+TunedChoice tuned_chunkwise(DType dtype, Device device, const Shape &shape);
+
+// Parses and checks a table; on success it replaces the table of its target. `origin` names it in messages.
+Error install_table(const std::string &text, const std::string &origin);
+
+// Back to the built-in tables.
+void reset_tables();
+
+// Where the table of a target came from: "built-in (...)", a path, or "none".
+std::string table_origin(Device device);
+
+}  // namespace hmlstm::detail

@@ -1,0 +1,110 @@
+// The tuning tables: a chunk size of 0 runs the table's choice for the nearest shape, an explicit one overrides
+// it, and a bad table is an error that changes nothing.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "test_support.h"
+
+using namespace test;
+using hmlstm::Status;
+
+namespace {
+
+std::string write_file(const std::string &name, const std::string &text) {
+    const std::string path = "hmlstm_test_" + name + ".json";
+    std::ofstream(path) << text;
+    return path;
+}
+
+// A CPU table with two float32 entries: small slices run chunk 16, long ones chunk 128.
+std::string two_entry_table() {
+    return R"({"format": "hmlstm-tuning-table", "version": 1, "library": "test", "target": "cpu", "entries": [
+        {"form": "chunkwise", "dtype": "float32", "heads": 1, "S": 256, "DHQK": 32, "DHV": 32,
+         "winner": {"chunk_size": 16}, "timings_ms": {"16": 1.0}},
+        {"form": "chunkwise", "dtype": "float32", "heads": 8, "S": 8192, "DHQK": 128, "DHV": 256,
+         "winner": {"chunk_size": 128}, "timings_ms": {"128": 1.0}}]})";
+}
+
+hmlstm::ChunkwiseOptions with_chunk(int64_t chunk) {
+    hmlstm::ChunkwiseOptions o;
+    o.chunk_size = chunk;
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("chunk_size 0 runs the nearest table entry's chunk size; an explicit one overrides it", "[tuning][cpu]") {
+    std::mt19937_64 rng(test_seed() + 60);
+    INFO("HMLSTM_TEST_SEED=" << test_seed());
+    REQUIRE(hmlstm::load_tuning_table(write_file("two_entries", two_entry_table()).c_str()).ok());
+    CHECK(hmlstm::tuning_table_origin(hmlstm::Device::cpu) == "hmlstm_test_two_entries.json");
+    // Near the first entry (log-space distance), and near the second: each must equal its entry's chunk size
+    // bit for bit, and differ from the other size's result.
+    for (auto [shape, expected, other] : {std::tuple{Shape{1, 2, 300, 24, 40}, 16, 128},
+                                          std::tuple{Shape{4, 2, 4000, 128, 256}, 128, 16}}) {
+        Problem p = random_problem(shape, DType::float32, Gates::typical, rng);
+        Result tuned = run_chunkwise(p, nullptr, with_chunk(0));
+        Result explicit_expected = run_chunkwise(p, nullptr, with_chunk(expected));
+        Result explicit_other = run_chunkwise(p, nullptr, with_chunk(other));
+        REQUIRE((tuned.error.ok() && explicit_expected.error.ok() && explicit_other.error.ok()));
+        INFO("S " << shape.S << ": expected chunk " << expected);
+        CHECK(tuned.h == explicit_expected.h);
+        CHECK(tuned.h != explicit_other.h);
+    }
+    hmlstm::reset_tuning_tables();
+    CHECK(hmlstm::tuning_table_origin(hmlstm::Device::cpu).rfind("built-in", 0) == 0);
+}
+
+TEST_CASE("a bad tuning table is an error that names the problem and keeps the table in use", "[tuning][cpu]") {
+    REQUIRE(hmlstm::load_tuning_table(write_file("good", two_entry_table()).c_str()).ok());
+    const std::string before = hmlstm::tuning_table_origin(hmlstm::Device::cpu);
+    const std::pair<std::string, std::string> bad[] = {
+        {"{not json", "not JSON"},
+        {R"({"format": "something else", "version": 1, "target": "cpu", "entries": []})", "\"format\""},
+        {R"({"format": "hmlstm-tuning-table", "version": 2, "target": "cpu", "entries": []})", "\"version\""},
+        {R"({"format": "hmlstm-tuning-table", "version": 1, "target": "tpu", "entries": []})", "\"target\""},
+        {R"({"format": "hmlstm-tuning-table", "version": 1, "target": "cpu", "entries": [
+            {"form": "chunkwise", "dtype": "float32", "heads": 1, "S": 64, "DHQK": 16, "DHV": 16,
+             "winner": {"chunk_size": 48}}]})", "entry 0: \"winner\".\"chunk_size\" is not a compiled chunk size"},
+        {R"({"format": "hmlstm-tuning-table", "version": 1, "target": "cpu", "entries": [
+            {"form": "chunkwise", "dtype": "float32", "heads": -3, "S": 64, "DHQK": 16, "DHV": 16,
+             "winner": {"chunk_size": 16}}]})", "entry 0: \"heads\" is not a positive number"},
+    };
+    int n = 0;
+    for (const auto &[text, names] : bad) {
+        const std::string path = write_file("bad" + std::to_string(n++), text);
+        hmlstm::Error e = hmlstm::load_tuning_table(path.c_str());
+        INFO(e.message);
+        CHECK(e.status == Status::invalid_argument);
+        CHECK(e.message.find("load_tuning_table: tuning table " + path) == 0);
+        CHECK(e.message.find(names) != std::string::npos);
+        CHECK(hmlstm::tuning_table_origin(hmlstm::Device::cpu) == before);
+    }
+    hmlstm::Error missing = hmlstm::load_tuning_table("/nonexistent/table.json");
+    CHECK(missing.status == Status::invalid_argument);
+    CHECK(missing.message.find("cannot be read") != std::string::npos);
+    CHECK(hmlstm::load_tuning_table(nullptr).status == Status::null_pointer);
+    hmlstm::reset_tuning_tables();
+}
+
+TEST_CASE("negative chunk sizes are errors, 0 is the table's choice", "[tuning][bad_input][cpu]") {
+    std::mt19937_64 rng(test_seed() + 61);
+    Problem p = random_problem(Shape{1, 1, 50, 16, 16}, DType::float32, Gates::typical, rng);
+    Result r = run_chunkwise(p, nullptr, with_chunk(-64));
+    CHECK(r.error.status == Status::unsupported);
+    CHECK(r.error.message.find("chunk_size = -64") != std::string::npos);
+    CHECK(run_chunkwise(p, nullptr, with_chunk(0)).error.ok());
+}
+
+// Run by CTest with HMLSTM_TUNING_TABLE set (tests/CMakeLists.txt): a good table is used from the start, a bad
+// one is ignored with a message and the built-in table stays.
+TEST_CASE("HMLSTM_TUNING_TABLE is read at first use", "[.][tuning-env]") {
+    const char *path = std::getenv("HMLSTM_TUNING_TABLE");
+    const char *expect = std::getenv("HMLSTM_TEST_EXPECT_ORIGIN");
+    REQUIRE(path);
+    REQUIRE(expect);
+    CHECK(hmlstm::tuning_table_origin(hmlstm::Device::cpu).rfind(expect, 0) == 0);
+}
