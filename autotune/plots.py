@@ -5,6 +5,7 @@
 """
 import argparse
 import json
+import math
 import os
 
 import matplotlib
@@ -48,7 +49,9 @@ def winners(table, dtype, path):
         seqs = sorted({e["S"] for e in sub})
         grid = [[next((e["winner"]["chunk_size"] for e in sub if e["heads"] == h and e["S"] == s), 0) for s in seqs]
                 for h in heads]
-        ax.imshow(grid, cmap="viridis", origin="lower")
+        # One colour per chunk size on every panel: log2 of 16..256 is 4..8.
+        ax.imshow([[math.log2(c) if c else 4 for c in row] for row in grid], cmap="viridis", origin="lower",
+                  vmin=4, vmax=8)
         for i, row in enumerate(grid):
             for j, chunk in enumerate(row):
                 ax.text(j, i, str(chunk), ha="center", va="center", color="white")

@@ -36,9 +36,9 @@ def machine(device):
     return info
 
 
-def run_driver(driver, device, dtype, shape, min_ms, chunks=None):
+def run_driver(driver, device, dtype, shape, min_ms, chunks=None, rounds=1):
     """Rows of hmlstm_tune for one shape: [{"chunk_size": L, "ms": t, ...}, ...]."""
-    cmd = [driver, "--device", device, "--dtype", dtype, "--min-ms", str(min_ms)]
+    cmd = [driver, "--device", device, "--dtype", dtype, "--min-ms", str(min_ms), "--rounds", str(rounds)]
     if chunks:
         cmd += ["--chunks", ",".join(str(c) for c in chunks)]
     cmd.append(",".join(str(x) for x in shape))
@@ -76,7 +76,7 @@ def tune(driver, device, dtypes, shapes, min_ms):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--grid", choices=sorted(grids.TUNING), default="default")
+    parser.add_argument("--grid", choices=sorted(grids.TUNING), help="default: 'default' on cpu, 'cuda' on cuda")
     parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
     parser.add_argument("--min-ms", type=float, default=150.0, help="time each variant at least this long")
     parser.add_argument("--driver", default=os.path.join(ROOT, "build", "autotune", "hmlstm_tune"))
@@ -85,6 +85,7 @@ def main():
     out = args.out or os.path.join(ROOT, "autotune", "tables", f"{args.device}.json")
 
     version = subprocess.run([args.driver, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    args.grid = args.grid or ("cuda" if args.device == "cuda" else "default")
     shapes = grids.TUNING[args.grid]
     print(f"tuning hmlstm {version} on {args.device}: {len(shapes)} shapes x {len(args.dtype)} dtypes", flush=True)
     entries = tune(args.driver, args.device, args.dtype, shapes, args.min_ms)

@@ -17,16 +17,29 @@ import tune
 TOLERANCE = 1.05
 
 
-def nearest_choice(table, dtype, shape):
-    """The table's chunk size for a shape, as the library picks it (nearest entry in log space)."""
-    best, best_d = 64, None
+def table_choice(table, dtype, shape, neighbours=4):
+    """The table's chunk size for a shape, as the library picks it (runtime/src/tuning_table.h): relative times
+    averaged over the nearest entries, weighted by closeness in log space."""
+    near = []
     for e in table["entries"]:
         if e.get("form") != "chunkwise" or e["dtype"] != dtype:
             continue
-        d = sum((math.log(a) - math.log(b)) ** 2 for a, b in zip(shape, (e["heads"], e["S"], e["DHQK"], e["DHV"])))
-        if best_d is None or d < best_d:
-            best, best_d = e["winner"]["chunk_size"], d
-    return best
+        d = math.sqrt(sum((math.log(a) - math.log(b)) ** 2
+                          for a, b in zip(shape, (e["heads"], e["S"], e["DHQK"], e["DHV"]))))
+        near.append((d, e))
+    if not near:
+        return 64
+    near = sorted(near, key=lambda x: x[0])[:neighbours]
+    scores = {}
+    for chunk in (16, 32, 64, 128, 256):
+        total = weight = 0.0
+        for d, e in near:
+            t = e.get("timings_ms", {})
+            rel = t[str(chunk)] / min(t.values()) if str(chunk) in t else 1.0 if e["winner"]["chunk_size"] == chunk else 2.0
+            total += rel / (d + 0.05)
+            weight += 1 / (d + 0.05)
+        scores[chunk] = total / weight
+    return min(scores, key=scores.get)
 
 
 def main():
@@ -34,7 +47,8 @@ def main():
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--table", help="default: autotune/tables/<device>.json")
     parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"])
-    parser.add_argument("--min-ms", type=float, default=300.0)
+    parser.add_argument("--min-ms", type=float, default=150.0)
+    parser.add_argument("--rounds", type=int, default=3, help="passes over the variants; each keeps its best median")
     parser.add_argument("--driver", default=os.path.join(tune.ROOT, "build", "autotune", "hmlstm_tune"))
     parser.add_argument("--out", help="default: autotune/results/validation-<device>")
     args = parser.parse_args()
@@ -48,10 +62,11 @@ def main():
     begin = time.time()
     for n, (dtype, shape) in enumerate(jobs, 1):
         timed = {r["chunk_size"]: r["ms"] for r in
-                 tune.run_driver(args.driver, args.device, dtype, shape, args.min_ms, chunks=[0, 16, 32, 64, 128, 256])}
+                 tune.run_driver(args.driver, args.device, dtype, shape, args.min_ms,
+                                 chunks=[16, 32, 64, 128, 256, 0], rounds=args.rounds)}
         dispatch = timed.pop(0)
         best_chunk = min(timed, key=timed.get)
-        rows.append({"dtype": dtype, "shape": shape, "choice": nearest_choice(table, dtype, shape),
+        rows.append({"dtype": dtype, "shape": shape, "choice": table_choice(table, dtype, shape),
                      "dispatch_ms": dispatch, "best_chunk": best_chunk, "best_ms": timed[best_chunk],
                      "fixed64_ms": timed[64], "timings_ms": timed})
         r = rows[-1]
@@ -64,7 +79,7 @@ def main():
              f"Measured {time.strftime('%Y-%m-%d')} on {tune.machine(args.device).get('cpu', '?')} "
              f"({os.cpu_count()} cores), {table['library']}; command: `python3 autotune/validate.py --device "
              f"{args.device}`. Every row times all compiled chunk sizes and the library's dispatch (chunk_size 0) "
-             f"in the same run; shapes are (B*NH, S, DHQK, DHV), none of them in the tuning grid.", "",
+             f"in the same run ({args.rounds} interleaved passes, each variant's best median); shapes are (B*NH, S, DHQK, DHV), none of them in the tuning grid.", "",
              f"Dispatch within 5% of the best variant: {within} of {len(rows)} shapes. Geometric-mean speedup of the "
              f"dispatch over a fixed chunk size of 64: {speedup:.2f}x.", "",
              "| dtype | shape | table's chunk | dispatch ms | best chunk | best ms | dispatch / best | chunk 64 ms | "

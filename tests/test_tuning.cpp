@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -13,8 +14,9 @@ using hmlstm::Status;
 
 namespace {
 
+// A table file in the system's temporary folder.
 std::string write_file(const std::string &name, const std::string &text) {
-    const std::string path = "hmlstm_test_" + name + ".json";
+    const std::string path = (std::filesystem::temp_directory_path() / ("hmlstm_test_" + name + ".json")).string();
     std::ofstream(path) << text;
     return path;
 }
@@ -39,8 +41,9 @@ hmlstm::ChunkwiseOptions with_chunk(int64_t chunk) {
 TEST_CASE("chunk_size 0 runs the nearest table entry's chunk size; an explicit one overrides it", "[tuning][cpu]") {
     std::mt19937_64 rng(test_seed() + 60);
     INFO("HMLSTM_TEST_SEED=" << test_seed());
-    REQUIRE(hmlstm::load_tuning_table(write_file("two_entries", two_entry_table()).c_str()).ok());
-    CHECK(hmlstm::tuning_table_origin(hmlstm::Device::cpu) == "hmlstm_test_two_entries.json");
+    const std::string path = write_file("two_entries", two_entry_table());
+    REQUIRE(hmlstm::load_tuning_table(path.c_str()).ok());
+    CHECK(hmlstm::tuning_table_origin(hmlstm::Device::cpu) == path);
     // Near the first entry (log-space distance), and near the second: each must equal its entry's chunk size
     // bit for bit, and differ from the other size's result.
     for (auto [shape, expected, other] : {std::tuple{Shape{1, 2, 300, 24, 40}, 16, 128},

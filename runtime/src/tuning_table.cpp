@@ -1,6 +1,8 @@
 #include "tuning_table.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -20,10 +22,14 @@ extern const char *const kBuiltinCudaTable;
 
 namespace {
 
+// How many of the nearest table entries a call's choice is averaged over.
+constexpr size_t kNeighbours = 4;
+
 struct Entry {
     DType dtype;
     double heads, S, DHQK, DHV;
     TunedChoice choice;
+    std::map<int64_t, double> relative;  // each timed chunk size's time over the entry's best time
 };
 
 struct Table {
@@ -83,6 +89,18 @@ Error parse_table(const std::string &text, const std::string &origin, Device *de
             return bad(where + "\"winner\".\"chunk_size\" is not a compiled chunk size");
         }
         entry.choice.chunk_size = int64_t(chunk->number);
+        if (const Json *timings = e.get("timings_ms"); timings && timings->kind == Json::Kind::object) {
+            double best = 0;
+            for (const auto &[size, ms] : timings->object) {
+                const int64_t L = std::atoll(size.c_str());
+                if (ms.kind != Json::Kind::number || !(ms.number > 0) || !is_compiled(L)) {
+                    return bad(where + "\"timings_ms\" holds a time that is not positive or a chunk size not compiled");
+                }
+                entry.relative[L] = ms.number;
+                best = best == 0 ? ms.number : std::min(best, ms.number);
+            }
+            for (auto &[L, ms] : entry.relative) ms /= best;
+        }
         table->entries.push_back(entry);
     }
     table->origin = origin;
@@ -137,16 +155,37 @@ TunedChoice tuned_chunkwise(DType dtype, Device device, const Shape &s) {
     const std::shared_ptr<const Table> table = table_for(device);
     const double want[] = {std::log(double(s.B * s.NH)), std::log(double(s.S)), std::log(double(s.DHQK)),
                            std::log(double(s.DHV))};
-    const Entry *best = nullptr;
-    double best_distance = 0;
+    // The nearest entries of the call's dtype (distance in log space), nearest first.
+    std::vector<std::pair<double, const Entry *>> near;
     for (const Entry &e : table->entries) {
         if (e.dtype != dtype) continue;
         const double have[] = {std::log(e.heads), std::log(e.S), std::log(e.DHQK), std::log(e.DHV)};
-        double distance = 0;
-        for (int d = 0; d < 4; d++) distance += (want[d] - have[d]) * (want[d] - have[d]);
-        if (!best || distance < best_distance) best = &e, best_distance = distance;
+        double squared = 0;
+        for (int d = 0; d < 4; d++) squared += (want[d] - have[d]) * (want[d] - have[d]);
+        near.emplace_back(std::sqrt(squared), &e);
     }
-    return best ? best->choice : TunedChoice{};
+    if (near.empty()) return TunedChoice{};
+    const size_t k = std::min<size_t>(kNeighbours, near.size());
+    std::partial_sort(near.begin(), near.begin() + k, near.end());
+    // Each chunk size's relative time, averaged over the k nearest entries weighted by closeness; the smallest
+    // wins. An entry without timings counts its winner as 1 and every other size as 2.
+    TunedChoice choice{near[0].second->choice.chunk_size};
+    double best_score = 0;
+    for (int c = 0; c < kNumChunkSizes; c++) {
+        const int64_t L = kChunkSizes[c];
+        double score = 0, weight = 0;
+        for (size_t n = 0; n < k; n++) {
+            const Entry &e = *near[n].second;
+            const double w = 1.0 / (near[n].first + 0.05);
+            auto it = e.relative.find(L);
+            const double relative = it != e.relative.end() ? it->second : e.choice.chunk_size == L ? 1.0 : 2.0;
+            score += w * relative;
+            weight += w;
+        }
+        score /= weight;
+        if (c == 0 || score < best_score) best_score = score, choice.chunk_size = L;
+    }
+    return choice;
 }
 
 Error install_table(const std::string &text, const std::string &origin) {
