@@ -12,3 +12,6 @@ TUNING = {
 }
 
 HELD_OUT = [(h, s, dqk, 2 * dqk) for h, s, dqk in itertools.product([2, 8], [512, 2048], [48, 96, 192])]
+
+# Between the points of the "cuda" grid.
+HELD_OUT_CUDA = [(h, s, dqk, 2 * dqk) for h, s, dqk in itertools.product([16, 64], [2048, 6144], [48, 96])]

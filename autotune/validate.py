@@ -58,7 +58,8 @@ def main():
     os.environ["HMLSTM_TUNING_TABLE"] = table_path  # the driver's dispatch reads this table
 
     rows = []
-    jobs = [(dtype, shape) for dtype in args.dtype for shape in grids.HELD_OUT]
+    held_out = grids.HELD_OUT_CUDA if args.device == "cuda" else grids.HELD_OUT
+    jobs = [(dtype, shape) for dtype in args.dtype for shape in held_out]
     begin = time.time()
     for n, (dtype, shape) in enumerate(jobs, 1):
         timed = {r["chunk_size"]: r["ms"] for r in
@@ -73,11 +74,12 @@ def main():
         print(f"[{n}/{len(jobs)}] {dtype} {shape}: table picks {r['choice']} ({dispatch:.3f} ms), best "
               f"{best_chunk} ({r['best_ms']:.3f} ms); {time.time() - begin:.0f} s", flush=True)
 
+    info = tune.machine(args.device)
+    where = info.get("gpu") or f"{info.get('cpu', '?')} ({os.cpu_count()} cores)"
     within = sum(r["dispatch_ms"] <= TOLERANCE * r["best_ms"] for r in rows)
     speedup = math.exp(sum(math.log(r["fixed64_ms"] / r["dispatch_ms"]) for r in rows) / len(rows))
     lines = [f"# Held-out validation of {os.path.relpath(table_path, tune.ROOT)} ({args.device})", "",
-             f"Measured {time.strftime('%Y-%m-%d')} on {tune.machine(args.device).get('cpu', '?')} "
-             f"({os.cpu_count()} cores), {table['library']}; command: `python3 autotune/validate.py --device "
+             f"Measured {time.strftime('%Y-%m-%d')} on {where}, {table['library']}; command: `python3 autotune/validate.py --device "
              f"{args.device}`. Every row times all compiled chunk sizes and the library's dispatch (chunk_size 0) "
              f"in the same run ({args.rounds} interleaved passes, each variant's best median); shapes are (B*NH, S, DHQK, DHV), none of them in the tuning grid.", "",
              f"Dispatch within 5% of the best variant: {within} of {len(rows)} shapes. Geometric-mean speedup of the "
