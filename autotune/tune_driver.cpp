@@ -90,11 +90,12 @@ Options parse(int argc, char **argv) {
 class Buffers {
 public:
     Buffers(const Options &o, const hmlstm::Shape &s) : device_(o.device == hmlstm::Device::cuda) {
-        const size_t elem = o.dtype == hmlstm::DType::bfloat16 ? 2 : 4, bh = size_t(s.B * s.NH);
-        q = make(bh * s.S * s.DHQK * elem);
-        k = make(bh * s.S * s.DHQK * elem);
-        v = make(bh * s.S * s.DHV * elem);
-        h = make(bh * s.S * s.DHV * elem);
+        const bool bf16 = o.dtype == hmlstm::DType::bfloat16;
+        const size_t elem = bf16 ? 2 : 4, bh = size_t(s.B * s.NH);
+        q = make(bh * s.S * s.DHQK * elem, false, bf16);
+        k = make(bh * s.S * s.DHQK * elem, false, bf16);
+        v = make(bh * s.S * s.DHV * elem, false, bf16);
+        h = make(bh * s.S * s.DHV * elem, false, bf16);
         i = make(bh * s.S * 4, true);
         f = make(bh * s.S * 4, true);
     }
@@ -116,12 +117,24 @@ private:
     std::vector<void *> owned_;
     std::mt19937 rng_{7};
 
-    // Random floats (as float32, or their upper halves as bfloat16 for q, k, v: any bit pattern of a normal
-    // float's top half is a normal bfloat16). Gates are float32 always.
-    void *make(size_t bytes, bool gate = false) {
-        std::vector<float> host((bytes + 3) / 4);
+    // Random normal data: float32, or the upper halves of float32 values for bfloat16 (q, k, v, h; gates are
+    // float32 always). Never raw bytes: those would be denormals, infinities and NaNs.
+    void *make(size_t bytes, bool gate = false, bool bf16 = false) {
+        const size_t count = bytes / (bf16 ? 2 : 4);
+        std::vector<float> values(count);
         std::normal_distribution<float> d(gate ? 1.0f : 0.0f, 1.0f);
-        for (float &x : host) x = d(rng_);
+        for (float &x : values) x = d(rng_);
+        std::vector<uint8_t> host(bytes);
+        for (size_t e = 0; e < count; e++) {
+            if (bf16) {
+                uint32_t bits;
+                std::memcpy(&bits, &values[e], 4);
+                const uint16_t top = uint16_t(bits >> 16);
+                std::memcpy(&host[2 * e], &top, 2);
+            } else {
+                std::memcpy(&host[4 * e], &values[e], 4);
+            }
+        }
         void *p = nullptr;
 #ifdef HMLSTM_WITH_CUDA
         if (device_) {

@@ -27,16 +27,24 @@ inline Expr normalizer(const Expr &q_dot_n, const Expr &floor, const Expr &eps) 
     return Halide::max(Halide::abs(q_dot_n), floor) + eps;
 }
 
+// How bfloat16 data become float32 and back: Halide's own casts, or integer operations on the bits. Halide's PTX
+// backend cannot cast bfloat16, so CUDA generators set this (from their target, at the start of generate());
+// on x86 the casts are the fast path (the bit version made the bf16 chunkwise kernel 1.5x slower there).
+inline bool &bfloat16_on_bits() {
+    static bool on_bits = false;
+    return on_bits;
+}
+
 // Inputs may be float32 or bfloat16; all arithmetic is float32. A bfloat16 is the upper half of a float32, so
-// widening is exact; it is done on the bits because Halide's PTX backend cannot cast bfloat16.
+// widening is exact.
 inline Expr widen(const Expr &x) {
-    if (!x.type().is_bfloat()) return Halide::cast<float>(x);
+    if (!x.type().is_bfloat() || !bfloat16_on_bits()) return Halide::cast<float>(x);
     return Halide::reinterpret<float>(Halide::cast<uint32_t>(Halide::reinterpret<uint16_t>(x)) << 16);
 }
 
 // A float32 result stored as the output type: bfloat16 rounds to nearest, ties to even; NaN stays a (quiet) NaN.
 inline Expr narrow(const Expr &x, const Halide::Type &type) {
-    if (!type.is_bfloat()) return Halide::cast(type, x);
+    if (!type.is_bfloat() || !bfloat16_on_bits()) return Halide::cast(type, x);
     Expr bits = Halide::reinterpret<uint32_t>(x);
     Expr rounded = (bits + (0x7fff + ((bits >> 16) & 1))) >> 16;
     Expr nan = (bits & 0x7fffffff) > 0x7f800000;

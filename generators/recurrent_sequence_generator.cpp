@@ -28,6 +28,7 @@ public:
     CudaKnobs cuda_knobs() const { return resolve_cuda_knobs({gpu_threads, gpu_rows}); }
 
     void generate() {
+        bfloat16_on_bits() = get_target().has_gpu_feature();
         SequenceFuncs f = define_recurrent_sequence({q, k, v, igate, fgate, c_initial, n_initial, m_initial,
                                                      q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(), eps});
         h(f.dv, f.t, f.bh) = narrow(f.h(f.dv, f.t, f.bh), h.type());

@@ -28,6 +28,7 @@ public:
     CudaKnobs cuda_knobs() const { return resolve_cuda_knobs({gpu_threads, gpu_rows}); }
 
     void generate() {
+        bfloat16_on_bits() = get_target().has_gpu_feature();
         StepFuncs f = define_recurrent_step(
             {c_state, n_state, m_state, q, k, v, igate, fgate, q.dim(0).extent(), v.dim(0).extent(), eps});
         // Outputs restate the math (not alias it) so that the schedule may fuse them with h.
