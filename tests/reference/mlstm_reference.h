@@ -63,4 +63,13 @@ std::vector<double> chunkwise(const Shape &shape, const Inputs &in, const States
 
 double log_sigmoid(double f);
 
+// ---- Backward (spec: "Backward"): gradients of the inputs given dh, with the normalizer and the stabilizer held
+// constant as the reference system does (mlstm_reference_backward.cpp).
+struct Gradients {
+    std::vector<double> dq, dk, dv, di, df;
+};
+
+// The parallel form: causal, row-wise stabilizer, no mask.
+Gradients parallel_backward(const Shape &shape, const Inputs &in, const std::vector<double> &dh, double eps = 1e-6);
+
 }  // namespace hmlstm_ref
