@@ -72,4 +72,12 @@ struct Gradients {
 // The parallel form: causal, row-wise stabilizer, no mask.
 Gradients parallel_backward(const Shape &shape, const Inputs &in, const std::vector<double> &dh, double eps = 1e-6);
 
+// The recurrent sequence, through time, from `initial` (zeros when null). `dc_initial` (when given) receives the
+// gradient of the initial C. The initial n only enters the normalizer, so it has none under this convention; the
+// initial m sets how C_0 weighs against the tokens, which a constant stabilizer does not follow: its gradient is not
+// computed.
+Gradients recurrent_backward(const Shape &shape, const Inputs &in, const States *initial,
+                             const std::vector<double> &dh, std::vector<double> *dc_initial = nullptr,
+                             double eps = 1e-6);
+
 }  // namespace hmlstm_ref

@@ -73,3 +73,72 @@ Gradients parallel_backward(const Shape &sh, const Inputs &x, const std::vector<
 }
 
 }  // namespace hmlstm_ref
+
+namespace hmlstm_ref {
+
+Gradients recurrent_backward(const Shape &sh, const Inputs &x, const States *initial, const std::vector<double> &dh,
+                             std::vector<double> *dc_initial, double eps) {
+    const int64_t S = sh.S, DHQK = sh.DHQK, DHV = sh.DHV, CS = DHQK * DHV;
+    const double s = 1.0 / std::sqrt(double(DHQK));
+    Gradients g{std::vector<double>(x.q.size(), 0.0), std::vector<double>(x.k.size(), 0.0),
+                std::vector<double>(x.v.size(), 0.0), std::vector<double>(x.i.size(), 0.0),
+                std::vector<double>(x.f.size(), 0.0)};
+    if (dc_initial) dc_initial->assign(sh.heads() * CS, 0.0);
+    const States start = initial ? *initial : States::zeros(sh);
+    for (int64_t bh = 0; bh < sh.heads(); bh++) {
+        const double *q = &x.q[bh * S * DHQK], *k = &x.k[bh * S * DHQK], *v = &x.v[bh * S * DHV];
+        // Forward, keeping every state C_t (t = 0 the initial one), the gate factors and den_t.
+        std::vector<double> C((S + 1) * CS), n(DHQK), decay(S), gain(S), den(S);
+        std::copy(&start.c[bh * CS], &start.c[bh * CS] + CS, C.begin());
+        std::copy(&start.n[bh * DHQK], &start.n[bh * DHQK] + DHQK, n.begin());
+        double m = start.m[bh];
+        for (int64_t t = 0; t < S; t++) {
+            const double lf = log_sigmoid(x.f[bh * S + t]), ig = x.i[bh * S + t];
+            const double m_new = std::max(lf + m, ig);
+            decay[t] = std::exp(lf + m - m_new);
+            gain[t] = std::exp(ig - m_new);
+            m = m_new;
+            double qn = 0;
+            for (int64_t a = 0; a < DHQK; a++) {
+                n[a] = decay[t] * n[a] + gain[t] * k[t * DHQK + a];
+                qn += s * q[t * DHQK + a] * n[a];
+                for (int64_t b = 0; b < DHV; b++) {
+                    C[(t + 1) * CS + a * DHV + b] =
+                        decay[t] * C[t * CS + a * DHV + b] + gain[t] * k[t * DHQK + a] * v[t * DHV + b];
+                }
+            }
+            den[t] = std::max(std::fabs(qn), std::exp(-m)) + eps;
+        }
+        // Backward through time; G is dLoss/dC_t, the decay and gain factors and den_t held constant.
+        std::vector<double> G(CS, 0.0);
+        for (int64_t t = S - 1; t >= 0; t--) {
+            const double *dht = &dh[(bh * S + t) * DHV];
+            const double *Ct = &C[(t + 1) * CS], *Cprev = &C[t * CS];
+            double dgain = 0, ddecay = 0;
+            for (int64_t a = 0; a < DHQK; a++) {
+                double dq = 0;
+                for (int64_t b = 0; b < DHV; b++) {
+                    G[a * DHV + b] += s * q[t * DHQK + a] * dht[b] / den[t];
+                    dq += Ct[a * DHV + b] * dht[b];
+                }
+                g.dq[(bh * S + t) * DHQK + a] = s * dq / den[t];
+            }
+            for (int64_t a = 0; a < DHQK; a++) {
+                for (int64_t b = 0; b < DHV; b++) {
+                    const double Gab = G[a * DHV + b];
+                    g.dk[(bh * S + t) * DHQK + a] += gain[t] * Gab * v[t * DHV + b];
+                    g.dv[(bh * S + t) * DHV + b] += gain[t] * Gab * k[t * DHQK + a];
+                    dgain += Gab * k[t * DHQK + a] * v[t * DHV + b];
+                    ddecay += Gab * Cprev[a * DHV + b];
+                }
+            }
+            g.di[bh * S + t] = dgain * gain[t];                                     // gain = exp(i - m)
+            g.df[bh * S + t] = ddecay * decay[t] / (1.0 + std::exp(x.f[bh * S + t]));  // decay = exp(lf + ...)
+            for (double &e : G) e *= decay[t];
+        }
+        if (dc_initial) std::copy(G.begin(), G.end(), dc_initial->begin() + bh * CS);
+    }
+    return g;
+}
+
+}  // namespace hmlstm_ref
