@@ -80,6 +80,18 @@ Difference against_differences(std::vector<double> &values, const std::vector<do
 // A gradient passes within 1e-5 (ten times tighter than the spec asks of the kernels) of the larger of its own
 // size and `scale`, the size of the largest gradient of the same loss: a gradient that is tiny next to the others
 // (a state the gates almost forgot) is judged at the scale of the loss, where differences are accurate.
+// ||a - b|| and ||b||.
+Difference difference(const std::vector<double> &a, const std::vector<double> &b) {
+    Difference d;
+    for (size_t e = 0; e < a.size(); e++) {
+        d.error += (a[e] - b[e]) * (a[e] - b[e]);
+        d.norm += b[e] * b[e];
+    }
+    d.error = std::sqrt(d.error);
+    d.norm = std::sqrt(d.norm);
+    return d;
+}
+
 bool close(const Difference &d, double scale) { return d.error <= 1e-5 * std::max(d.norm, scale); }
 
 double largest_norm(std::initializer_list<const std::vector<double> *> gradients) {
@@ -146,13 +158,49 @@ TEST_CASE("the reference recurrent backward equals finite differences, and the p
             CHECK(close(d, scale));
         }
         // Without initial states both forms compute the same loss of the inputs, so the same gradients, each
-        // backward from the gradient of its own h (the forms' rows of h differ by positive scales).
+        // backward from the gradient of its own h (the forms' rows of h differ by positive scales). Their float64
+        // arithmetic differs (the forms sum in other orders, at other stabilizers), so they are compared at the
+        // scale of the loss's gradients, like the differences above.
         const hmlstm_ref::Gradients r = hmlstm_ref::recurrent_backward(
             s, p.in, nullptr, loss.gradient(hmlstm_ref::recurrent_sequence(s, p.in, nullptr, nullptr)));
         const hmlstm_ref::Gradients q =
             hmlstm_ref::parallel_backward(s, p.in, loss.gradient(hmlstm_ref::parallel(s, p.in, nullptr)));
+        const double both = largest_norm({&q.dq, &q.dk, &q.dv, &q.di, &q.df});
         for (auto [a, b] : {std::pair{&r.dq, &q.dq}, {&r.dk, &q.dk}, {&r.dv, &q.dv}, {&r.di, &q.di}, {&r.df, &q.df}}) {
-            CHECK(compare(*a, *b, a->size() / s.heads()).worst < 1e-7);
+            const Difference d = difference(*a, *b);
+            INFO("recurrent against parallel: error " << d.error << " of " << d.norm);
+            CHECK(d.error <= 1e-9 * std::max(d.norm, both));
+        }
+    }
+}
+
+TEST_CASE("the reference chunkwise backward equals the recurrent one at every chunk size", "[reference][cpu]") {
+    std::mt19937_64 rng(test_seed() + 72);
+    INFO("HMLSTM_TEST_SEED=" << test_seed());
+    const Shape s{2, 1, 9, 5, 6};
+    for (Gates gates : {Gates::typical, Gates::extreme}) {
+        Problem p = random_problem(s, DType::float32, gates, rng);
+        const RowScaleFreeLoss loss = random_loss(s, rng);
+        hmlstm_ref::States init = random_states(s, rng);
+        std::vector<double> dc_recurrent, dc_chunkwise;
+        const hmlstm_ref::Gradients r = hmlstm_ref::recurrent_backward(
+            s, p.in, &init, loss.gradient(hmlstm_ref::recurrent_sequence(s, p.in, &init, nullptr)), &dc_recurrent);
+        for (int64_t chunk : {1, 2, 4, 9, 16}) {
+            const hmlstm_ref::ChunkwiseParams params{chunk};
+            const std::vector<double> h = hmlstm_ref::chunkwise(s, p.in, &init, nullptr, params);
+            const hmlstm_ref::Gradients c =
+                hmlstm_ref::chunkwise_backward(s, p.in, &init, loss.gradient(h), params, &dc_chunkwise);
+            const char *names[] = {"dq", "dk", "dv", "di", "df", "dC initial"};
+            const std::pair<const std::vector<double> *, const std::vector<double> *> pairs[] = {
+                {&c.dq, &r.dq}, {&c.dk, &r.dk}, {&c.dv, &r.dv}, {&c.di, &r.di}, {&c.df, &r.df},
+                {&dc_chunkwise, &dc_recurrent}};
+            const double scale = largest_norm({&r.dq, &r.dk, &r.dv, &r.di, &r.df, &dc_recurrent});
+            for (int n = 0; n < 6; n++) {
+                const Difference d = difference(*pairs[n].first, *pairs[n].second);
+                INFO("gates " << int(gates) << " chunk " << chunk << " " << names[n] << ": error " << d.error << " of "
+                              << d.norm);
+                CHECK(d.error <= 1e-9 * std::max(d.norm, scale));
+            }
         }
     }
 }

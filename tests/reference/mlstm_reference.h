@@ -80,4 +80,10 @@ Gradients recurrent_backward(const Shape &shape, const Inputs &in, const States 
                              const std::vector<double> &dh, std::vector<double> *dc_initial = nullptr,
                              double eps = 1e-6);
 
+// The chunkwise form, by the spec's recipe: the reverse state recurrence over chunks, the intra-chunk part as in
+// the parallel backward, the gate gradients through each chunk's cumulative log forget gates.
+Gradients chunkwise_backward(const Shape &shape, const Inputs &in, const States *initial,
+                             const std::vector<double> &dh, const ChunkwiseParams &params,
+                             std::vector<double> *dc_initial = nullptr);
+
 }  // namespace hmlstm_ref

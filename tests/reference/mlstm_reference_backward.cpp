@@ -142,3 +142,153 @@ Gradients recurrent_backward(const Shape &sh, const Inputs &x, const States *ini
 }
 
 }  // namespace hmlstm_ref
+
+namespace hmlstm_ref {
+
+Gradients chunkwise_backward(const Shape &sh, const Inputs &x, const States *initial, const std::vector<double> &dh,
+                             const ChunkwiseParams &p, std::vector<double> *dc_initial) {
+    const int64_t S = sh.S, DHQK = sh.DHQK, DHV = sh.DHV, CS = DHQK * DHV, L = p.chunk_size;
+    const int64_t K = (S + L - 1) / L;
+    const double s = 1.0 / std::sqrt(double(DHQK));
+    Gradients g{std::vector<double>(x.q.size(), 0.0), std::vector<double>(x.k.size(), 0.0),
+                std::vector<double>(x.v.size(), 0.0), std::vector<double>(x.i.size(), 0.0),
+                std::vector<double>(x.f.size(), 0.0)};
+    if (dc_initial) dc_initial->assign(sh.heads() * CS, 0.0);
+    const States start = initial ? *initial : States::zeros(sh);
+    for (int64_t bh = 0; bh < sh.heads(); bh++) {
+        const double *q = &x.q[bh * S * DHQK], *k = &x.k[bh * S * DHQK], *v = &x.v[bh * S * DHV];
+        // Forward: per chunk its b (cumulative log forget gates), the states before and after it (C, n, m), and per
+        // token the output stabilizer mc and den.
+        std::vector<double> b(S), C((K + 1) * CS), n((K + 1) * DHQK), m(K + 1), mc(S), den(S);
+        std::copy(&start.c[bh * CS], &start.c[bh * CS] + CS, C.begin());
+        std::copy(&start.n[bh * DHQK], &start.n[bh * DHQK] + DHQK, n.begin());
+        m[0] = start.m[bh];
+        auto chunk_of = [&](int64_t c, int64_t *first, int64_t *len) {
+            *first = c * L;
+            *len = std::min(L, S - *first);
+        };
+        for (int64_t c = 0; c < K; c++) {
+            int64_t t0, len;
+            chunk_of(c, &t0, &len);
+            double cum = 0;
+            for (int64_t u = 0; u < len; u++) b[t0 + u] = cum += log_sigmoid(x.f[bh * S + t0 + u]);
+            const double gk = b[t0 + len - 1];
+            double amax = -INFINITY;
+            for (int64_t u = 0; u < len; u++) amax = std::max(amax, gk - b[t0 + u] + x.i[bh * S + t0 + u]);
+            m[c + 1] = std::max(gk + m[c], amax);
+            const double F = std::exp(gk + m[c] - m[c + 1]);
+            for (int64_t e = 0; e < CS; e++) C[(c + 1) * CS + e] = F * C[c * CS + e];
+            for (int64_t a = 0; a < DHQK; a++) n[(c + 1) * DHQK + a] = F * n[c * DHQK + a];
+            for (int64_t u = 0; u < len; u++) {
+                const int64_t t = t0 + u;
+                const double A = std::exp(gk - b[t] + x.i[bh * S + t] - m[c + 1]);
+                for (int64_t a = 0; a < DHQK; a++) {
+                    n[(c + 1) * DHQK + a] += A * k[t * DHQK + a];
+                    for (int64_t bb = 0; bb < DHV; bb++) C[(c + 1) * CS + a * DHV + bb] += A * k[t * DHQK + a] * v[t * DHV + bb];
+                }
+            }
+            // Outputs of the chunk: only mc and den are needed (held constant in the backward).
+            for (int64_t u = 0; u < len; u++) {
+                const int64_t t = t0 + u;
+                double mx = b[t] + m[c];
+                for (int64_t w = 0; w <= u; w++) mx = std::max(mx, b[t] - b[t0 + w] + x.i[bh * S + t0 + w]);
+                mc[t] = mx;
+                const double E = std::exp(b[t] + m[c] - mx);
+                double dot = 0;
+                for (int64_t a = 0; a < DHQK; a++) dot += s * q[t * DHQK + a] * E * n[c * DHQK + a];
+                for (int64_t w = 0; w <= u; w++) {
+                    double qk = 0;
+                    for (int64_t a = 0; a < DHQK; a++) qk += q[t * DHQK + a] * k[(t0 + w) * DHQK + a];
+                    dot += s * qk * std::exp(b[t] - b[t0 + w] + x.i[bh * S + t0 + w] - mx);
+                }
+                const double floor = p.stabilize_correctly ? p.norm_val * std::exp(-mx) : p.norm_val;
+                den[t] = std::max(std::fabs(dot), floor) + p.eps;
+            }
+        }
+        // Backward, last chunk first. G = dLoss/dC after the chunk; db collects the gradients of b per token.
+        std::vector<double> G(CS, 0.0), Gprev(CS), db(S, 0.0);
+        for (int64_t c = K - 1; c >= 0; c--) {
+            int64_t t0, len;
+            chunk_of(c, &t0, &len);
+            const double *Cprev = &C[c * CS];
+            const double gk = b[t0 + len - 1];
+            std::fill(Gprev.begin(), Gprev.end(), 0.0);
+            double dgk = 0;
+            for (int64_t u = 0; u < len; u++) {
+                const int64_t t = t0 + u;
+                std::vector<double> dH(DHV);
+                for (int64_t bb = 0; bb < DHV; bb++) dH[bb] = dh[(bh * S + t) * DHV + bb] / den[t];
+                // Inter-chunk part: qbar^T C_prev, qbar = s q E.
+                const double E = std::exp(b[t] + m[c] - mc[t]);
+                double dE = 0;
+                for (int64_t a = 0; a < DHQK; a++) {
+                    double dqbar = 0;
+                    for (int64_t bb = 0; bb < DHV; bb++) {
+                        Gprev[a * DHV + bb] += s * q[t * DHQK + a] * E * dH[bb];
+                        dqbar += Cprev[a * DHV + bb] * dH[bb];
+                    }
+                    g.dq[(bh * S + t) * DHQK + a] += s * E * dqbar;
+                    dE += s * q[t * DHQK + a] * dqbar;
+                }
+                db[t] += dE * E;
+                // Intra-chunk part: sum_w s (q_t . k_w) exp(logD - mc) v_w.
+                for (int64_t w = 0; w <= u; w++) {
+                    const int64_t j = t0 + w;
+                    double qk = 0, dW = 0;
+                    for (int64_t a = 0; a < DHQK; a++) qk += q[t * DHQK + a] * k[j * DHQK + a];
+                    const double D = std::exp(b[t] - b[j] + x.i[bh * S + j] - mc[t]);
+                    const double W = s * qk * D;
+                    for (int64_t bb = 0; bb < DHV; bb++) {
+                        dW += dH[bb] * v[j * DHV + bb];
+                        g.dv[(bh * S + j) * DHV + bb] += W * dH[bb];
+                    }
+                    for (int64_t a = 0; a < DHQK; a++) {
+                        g.dq[(bh * S + t) * DHQK + a] += dW * s * D * k[j * DHQK + a];
+                        g.dk[(bh * S + j) * DHQK + a] += dW * s * D * q[t * DHQK + a];
+                    }
+                    const double dlogD = dW * W;
+                    db[t] += dlogD;
+                    db[j] -= dlogD;
+                    g.di[bh * S + j] += dlogD;
+                }
+            }
+            // The chunk's state update C = F C_prev + sum_u A_u k_u v_u^T.
+            const double F = std::exp(gk + m[c] - m[c + 1]);
+            double dF = 0;
+            for (int64_t e = 0; e < CS; e++) {
+                Gprev[e] += F * G[e];
+                dF += G[e] * Cprev[e];
+            }
+            dgk += dF * F;
+            for (int64_t u = 0; u < len; u++) {
+                const int64_t t = t0 + u;
+                const double A = std::exp(gk - b[t] + x.i[bh * S + t] - m[c + 1]);
+                double dA = 0;
+                for (int64_t a = 0; a < DHQK; a++) {
+                    for (int64_t bb = 0; bb < DHV; bb++) {
+                        const double Gab = G[a * DHV + bb];
+                        g.dk[(bh * S + t) * DHQK + a] += A * Gab * v[t * DHV + bb];
+                        g.dv[(bh * S + t) * DHV + bb] += A * Gab * k[t * DHQK + a];
+                        dA += Gab * k[t * DHQK + a] * v[t * DHV + bb];
+                    }
+                }
+                const double da = dA * A;  // a_u = g - b_u + i_u
+                dgk += da;
+                db[t] -= da;
+                g.di[bh * S + t] += da;
+            }
+            db[t0 + len - 1] += dgk;  // g = b of the chunk's last token
+            // b_u = sum_{w <= u} lf_w within the chunk.
+            double suffix = 0;
+            for (int64_t u = len - 1; u >= 0; u--) {
+                suffix += db[t0 + u];
+                g.df[bh * S + t0 + u] = suffix / (1.0 + std::exp(x.f[bh * S + t0 + u]));
+            }
+            G.swap(Gprev);
+        }
+        if (dc_initial) std::copy(G.begin(), G.end(), dc_initial->begin() + bh * CS);
+    }
+    return g;
+}
+
+}  // namespace hmlstm_ref
