@@ -1,5 +1,5 @@
-// Float64 backward of the parallel form, written from ../shared/spec/MLSTM.md ("Backward"): the normalizer and the
-// stabilizer are constants, as in the reference system.
+// Float64 backward of the parallel, recurrent and chunkwise forms, written from ../shared/spec/MLSTM.md ("Backward"):
+// the normalizer and the stabilizer are constants, as in the reference system (docs/backward.md).
 #include <algorithm>
 #include <cmath>
 
@@ -7,12 +7,18 @@
 
 namespace hmlstm_ref {
 
+namespace {
+// Gradients of the shapes of `x`, all zero.
+Gradients zero_gradients(const Inputs &x) {
+    auto zeros = [](const std::vector<double> &like) { return std::vector<double>(like.size(), 0.0); };
+    return {zeros(x.q), zeros(x.k), zeros(x.v), zeros(x.i), zeros(x.f)};
+}
+}  // namespace
+
 Gradients parallel_backward(const Shape &sh, const Inputs &x, const std::vector<double> &dh, double eps) {
     const int64_t S = sh.S, DHQK = sh.DHQK, DHV = sh.DHV;
     const double s = 1.0 / std::sqrt(double(DHQK));
-    Gradients g{std::vector<double>(x.q.size(), 0.0), std::vector<double>(x.k.size(), 0.0),
-                std::vector<double>(x.v.size(), 0.0), std::vector<double>(x.i.size(), 0.0),
-                std::vector<double>(x.f.size(), 0.0)};
+    Gradients g = zero_gradients(x);
     std::vector<double> lf(S), logD(S * S), dlogD(S * S);
     for (int64_t bh = 0; bh < sh.heads(); bh++) {
         const double *q = &x.q[bh * S * DHQK], *k = &x.k[bh * S * DHQK], *v = &x.v[bh * S * DHV];
@@ -72,17 +78,12 @@ Gradients parallel_backward(const Shape &sh, const Inputs &x, const std::vector<
     return g;
 }
 
-}  // namespace hmlstm_ref
-
-namespace hmlstm_ref {
 
 Gradients recurrent_backward(const Shape &sh, const Inputs &x, const States *initial, const std::vector<double> &dh,
                              std::vector<double> *dc_initial, double eps) {
     const int64_t S = sh.S, DHQK = sh.DHQK, DHV = sh.DHV, CS = DHQK * DHV;
     const double s = 1.0 / std::sqrt(double(DHQK));
-    Gradients g{std::vector<double>(x.q.size(), 0.0), std::vector<double>(x.k.size(), 0.0),
-                std::vector<double>(x.v.size(), 0.0), std::vector<double>(x.i.size(), 0.0),
-                std::vector<double>(x.f.size(), 0.0)};
+    Gradients g = zero_gradients(x);
     if (dc_initial) dc_initial->assign(sh.heads() * CS, 0.0);
     const States start = initial ? *initial : States::zeros(sh);
     for (int64_t bh = 0; bh < sh.heads(); bh++) {
@@ -141,18 +142,13 @@ Gradients recurrent_backward(const Shape &sh, const Inputs &x, const States *ini
     return g;
 }
 
-}  // namespace hmlstm_ref
-
-namespace hmlstm_ref {
 
 Gradients chunkwise_backward(const Shape &sh, const Inputs &x, const States *initial, const std::vector<double> &dh,
                              const ChunkwiseParams &p, std::vector<double> *dc_initial) {
     const int64_t S = sh.S, DHQK = sh.DHQK, DHV = sh.DHV, CS = DHQK * DHV, L = p.chunk_size;
     const int64_t K = (S + L - 1) / L;
     const double s = 1.0 / std::sqrt(double(DHQK));
-    Gradients g{std::vector<double>(x.q.size(), 0.0), std::vector<double>(x.k.size(), 0.0),
-                std::vector<double>(x.v.size(), 0.0), std::vector<double>(x.i.size(), 0.0),
-                std::vector<double>(x.f.size(), 0.0)};
+    Gradients g = zero_gradients(x);
     if (dc_initial) dc_initial->assign(sh.heads() * CS, 0.0);
     const States start = initial ? *initial : States::zeros(sh);
     for (int64_t bh = 0; bh < sh.heads(); bh++) {
