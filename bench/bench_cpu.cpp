@@ -137,6 +137,43 @@ int main(int argc, char **argv) {
             flop_row("chunkwise fw bf16, chunk " + std::to_string(chunk), s, ms, flop);
         }
     }
+    // Chunkwise forward + backward (training), same shape. Backward FLOPs, dense-equivalent at L = 64 like the
+    // forward's: per chunk the scores again (L^2 DHQK), dW (L^2 DHV), the intra parts of dq, dk (2 L^2 DHQK) and dv
+    // (L^2 DHV), and four state products (dq's, dk's, dv's and the state gradient's: 4 L DHQK DHV), times 2; the
+    // states' recomputation is not counted. The forward's rows above give the ratio the issue asks about.
+    {
+        Data d({1, 4, 4096, 128, 256}, rng);
+        const hmlstm::Shape &s = d.shape;
+        const double L = 64, chunks = s.B * s.NH * (s.S / L);
+        const double fw = chunks * 2 * (L * L * s.DHQK + L * L * s.DHV + 2 * L * s.DHQK * s.DHV);
+        const double bw = chunks * 2 * (L * L * (3.0 * s.DHQK + 2.0 * s.DHV) + 4 * L * s.DHQK * s.DHV);
+        std::vector<float> dh = d.v, dq(d.q.size()), dk(d.k.size()), dv(d.v.size()), di(d.i.size()), df(d.f.size());
+        const hmlstm::Gradients grads{dq.data(), dk.data(), dv.data(), di.data(), df.data()};
+        for (int64_t chunk : {32, 64, 128}) {
+            for (bool recompute : {true, false}) {
+                hmlstm::ChunkwiseOptions o;
+                o.chunk_size = chunk;
+                o.check_finite = false;
+                o.recompute_states_in_bw = recompute;
+                const int64_t states = hmlstm::chunkwise_saved_states(s.S, chunk);
+                std::vector<float> sc(size_t(s.B * s.NH * states * s.DHQK * s.DHV)), sn(size_t(s.B * s.NH * states * s.DHQK)),
+                    sm(size_t(s.B * s.NH * states));
+                const hmlstm::ChunkStates saved = recompute ? hmlstm::ChunkStates{}
+                                                            : hmlstm::ChunkStates{sc.data(), sn.data(), sm.data()};
+                double ms = median_ms([&] {
+                    check(hmlstm::mlstm_chunkwise_fw(s, d.qkv(), d.gates(), d.h.data(), {}, {}, o, saved));
+                    check(hmlstm::mlstm_chunkwise_bw(s, d.qkv(), d.gates(), dh.data(), grads, {}, nullptr, o, saved));
+                });
+                const std::string mode = recompute ? "" : " saved states";
+                flop_row("chunkwise fwbw" + mode + ", chunk " + std::to_string(chunk), s, ms, fw + bw);
+                if (!recompute) continue;
+                ms = median_ms([&] {
+                    check(hmlstm::mlstm_chunkwise_bw(s, d.qkv(), d.gates(), dh.data(), grads, {}, nullptr, o, saved));
+                });
+                flop_row("chunkwise bw, chunk " + std::to_string(chunk), s, ms, bw);
+            }
+        }
+    }
     // Parallel: the dense S x S products, 2 S^2 (DHQK + DHV) FLOPs per (batch, head).
     {
         Data d({1, 4, 1024, 128, 256}, rng);

@@ -17,11 +17,19 @@ set_property(GLOBAL PROPERTY HMLSTM_KERNELS "")
 
 add_halide_runtime(hmlstm_halide_runtime TARGETS ${HMLSTM_CPU_TARGETS})
 
-# hmlstm_add_kernel(<name> GENERATOR <generator> DTYPE <float32|bfloat16> [CUDA] [PARAMS ...])
-# The dtype is that of q, k, v and h; gates and states are always float32. CUDA builds the device variant.
+# hmlstm_add_kernel(<name> GENERATOR <generator> DTYPE <float32|bfloat16> [CUDA] [TYPED ...] [PARAMS ...])
+# The dtype is that of the generator's TYPED inputs and outputs (default q, k, v, h); gates and states are always
+# float32. CUDA builds the device variant.
 # The shared runtime gathers every library's target, so it carries the CUDA runtime once a CUDA kernel links it.
 function(hmlstm_add_kernel NAME)
-    cmake_parse_arguments(ARG "CUDA" "GENERATOR;DTYPE" "PARAMS" ${ARGN})
+    cmake_parse_arguments(ARG "CUDA" "GENERATOR;DTYPE" "TYPED;PARAMS" ${ARGN})
+    if (NOT ARG_TYPED)
+        set(ARG_TYPED q k v h)
+    endif ()
+    set(types "")
+    foreach (io IN LISTS ARG_TYPED)
+        list(APPEND types ${io}.type=${ARG_DTYPE})
+    endforeach ()
     set(targets ${HMLSTM_CPU_TARGETS})
     if (ARG_CUDA)
         set(targets ${HMLSTM_CUDA_TARGET})
@@ -33,7 +41,6 @@ function(hmlstm_add_kernel NAME)
                        USE_RUNTIME hmlstm_halide_runtime
                        TARGETS ${targets}
                        FEATURES user_context
-                       PARAMS q.type=${ARG_DTYPE} k.type=${ARG_DTYPE} v.type=${ARG_DTYPE} h.type=${ARG_DTYPE}
-                              ${ARG_PARAMS})
+                       PARAMS ${types} ${ARG_PARAMS})
     set_property(GLOBAL APPEND PROPERTY HMLSTM_KERNELS ${NAME})
 endfunction()

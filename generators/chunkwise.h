@@ -35,9 +35,10 @@ struct ChunkwiseFuncs {
     Func c_state{"c_state"}, n_state{"n_state"};
     // outputs of each chunk
     Func intra_log_weight{"intra_log_weight"}, intra_max{"intra_max"}, m_out{"m_out"};
+    Func inter_factor{"inter_factor"};  // s exp(b + m_{k-1} - mc): qbar = q * inter_factor
     Func q_inter{"q_inter"};  // qbar of the spec
     Func scores{"scores"}, intra_weight{"intra_weight"};
-    Func h_num{"h_num"}, h_den_dot{"h_den_dot"}, h_chunk{"h_chunk"}, h{"h"};
+    Func h_num{"h_num"}, h_den_dot{"h_den_dot"}, den{"den"}, h_chunk{"h_chunk"}, h{"h"};
     // tensor_cores only: the products' stored operands and the two parts of the numerator
     Func q_operand{"q_operand"}, k_operand{"k_operand"}, v_operand{"v_operand"}, kw_operand{"kw_operand"};
     Func w_operand{"w_operand"}, h_inter{"h_inter"}, h_intra{"h_intra"};
@@ -45,8 +46,10 @@ struct ChunkwiseFuncs {
     RDom r_tau, r_sigma, r_chunk, r_dqk;
 };
 
-inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in) {
-    ChunkwiseFuncs f;
+// `f` may come with c_state, n_state and m_state set: undefined Funcs (a generator's outputs) get the state scan,
+// defined ones (states the forward saved, read back by the backward) are used as they are.
+inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs f = {}) {
+    const bool states_given = f.c_state.defined();
     Var tau = f.tau, sigma = f.sigma, c = f.c, bh = f.bh, dqk = f.dqk, dv = f.dv, t = f.t, kk = f.kk;
     const int L = in.chunk;
     Expr S = in.seq_len;
@@ -74,8 +77,10 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in) {
     // Inter-chunk recurrence of the stabilizer (serial over chunks, gates only).
     f.r_chunk = RDom(0, num_chunks, "r_chunk");
     Expr rc = f.r_chunk;
-    f.m_state(kk, bh) = in.m_initial(bh);
-    f.m_state(rc + 1, bh) = gate_step(f.b(L - 1, rc, bh), f.m_state(rc, bh), f.a_max(rc, bh)).m_new;
+    if (!states_given) {
+        f.m_state(kk, bh) = in.m_initial(bh);
+        f.m_state(rc + 1, bh) = gate_step(f.b(L - 1, rc, bh), f.m_state(rc, bh), f.a_max(rc, bh)).m_new;
+    }
     f.state_decay(c, bh) = gate_step(f.b(L - 1, c, bh), f.m_state(c, bh), f.a_max(c, bh)).decay;
     f.state_weight(sigma, c, bh) = Halide::exp(f.a(sigma, c, bh) - f.m_state(c + 1, bh));
 
@@ -98,21 +103,23 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in) {
     f.n_delta(dqk, c, bh) += f.k_weighted(dqk, f.r_sigma, c, bh);
     // Undefined until written (a pure definition would write every chunk's state once more): update 0 stores the
     // initial state, update 1 scans.
-    f.c_state(dv, dqk, kk, bh) = Halide::undef<float>();
-    f.c_state(dv, dqk, 0, bh) = in.c_initial(dv_in, dqk_in, bh);
-    f.c_state(dv, dqk, rc + 1, bh) =
-        f.state_decay(rc, bh) * f.c_state(dv, dqk, rc, bh) + f.c_delta(dv, dqk, rc, bh);
-    f.n_state(dqk, kk, bh) = Halide::undef<float>();
-    f.n_state(dqk, 0, bh) = in.n_initial(dqk_in, bh);
-    f.n_state(dqk, rc + 1, bh) = f.state_decay(rc, bh) * f.n_state(dqk, rc, bh) + f.n_delta(dqk, rc, bh);
+    if (!states_given) {
+        f.c_state(dv, dqk, kk, bh) = Halide::undef<float>();
+        f.c_state(dv, dqk, 0, bh) = in.c_initial(dv_in, dqk_in, bh);
+        f.c_state(dv, dqk, rc + 1, bh) =
+            f.state_decay(rc, bh) * f.c_state(dv, dqk, rc, bh) + f.c_delta(dv, dqk, rc, bh);
+        f.n_state(dqk, kk, bh) = Halide::undef<float>();
+        f.n_state(dqk, 0, bh) = in.n_initial(dqk_in, bh);
+        f.n_state(dqk, rc + 1, bh) = f.state_decay(rc, bh) * f.n_state(dqk, rc, bh) + f.n_delta(dqk, rc, bh);
+    }
 
     // Outputs of chunk c from the state before it and the chunk's own tokens.
     f.intra_log_weight(sigma, tau, c, bh) = Halide::select(
         sigma <= tau, f.cum_log_fgate(sigma, tau, c, bh) + f.igate(sigma, c, bh), log_zero());
     f.intra_max(tau, c, bh) = Halide::maximum(f.intra_log_weight(f.r_sigma, tau, c, bh));
     f.m_out(tau, c, bh) = Halide::max(f.b(tau, c, bh) + f.m_state(c, bh), f.intra_max(tau, c, bh));
-    f.q_inter(dqk, tau, c, bh) =
-        f.q_chunk(dqk, tau, c, bh) * (scale * Halide::exp(f.b(tau, c, bh) + f.m_state(c, bh) - f.m_out(tau, c, bh)));
+    f.inter_factor(tau, c, bh) = scale * Halide::exp(f.b(tau, c, bh) + f.m_state(c, bh) - f.m_out(tau, c, bh));
+    f.q_inter(dqk, tau, c, bh) = f.q_chunk(dqk, tau, c, bh) * f.inter_factor(tau, c, bh);
 
     f.r_dqk = RDom(0, in.dhqk, "r_dqk");
     if (in.tensor_cores) {
@@ -133,14 +140,18 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in) {
         f.h_num(dv, tau, c, bh) = f.h_inter(dv, tau, c, bh) + f.h_intra(dv, tau, c, bh);
     } else {
         f.h_num(dv, tau, c, bh) = 0.0f;
-        f.h_num(dv, tau, c, bh) += f.q_inter(f.r_dqk, tau, c, bh) * f.c_state(dv, f.r_dqk, c, bh);
+        // The states are a generator output, which a register block past DHV must not read out of: clamped, with
+        // likely() so that Halide keeps the clamp out of the blocks that lie inside.
+        Expr dv_state = Halide::clamp(Halide::likely(dv), 0, in.dhv - 1);
+        f.h_num(dv, tau, c, bh) += f.q_inter(f.r_dqk, tau, c, bh) * f.c_state(dv_state, f.r_dqk, c, bh);
         f.h_num(dv, tau, c, bh) += f.intra_weight(f.r_sigma, tau, c, bh) * f.v_chunk(dv, f.r_sigma, c, bh);
     }
     f.h_den_dot(tau, c, bh) = 0.0f;
     f.h_den_dot(tau, c, bh) += f.q_inter(f.r_dqk, tau, c, bh) * f.n_state(f.r_dqk, c, bh);
     f.h_den_dot(tau, c, bh) += f.intra_weight(f.r_sigma, tau, c, bh);
     Expr floor = Halide::select(in.stabilize_correctly, in.norm_val * Halide::exp(-f.m_out(tau, c, bh)), in.norm_val);
-    f.h_chunk(dv, tau, c, bh) = f.h_num(dv, tau, c, bh) / normalizer(f.h_den_dot(tau, c, bh), floor, in.eps);
+    f.den(tau, c, bh) = normalizer(f.h_den_dot(tau, c, bh), floor, in.eps);
+    f.h_chunk(dv, tau, c, bh) = f.h_num(dv, tau, c, bh) / f.den(tau, c, bh);
     f.h(dv, t, bh) = f.h_chunk(dv, t % L, t / L, bh);
 
     f.c_last(dv, dqk, bh) = f.c_state(dv, dqk, num_chunks, bh);

@@ -32,6 +32,11 @@ public:
     Output<Buffer<float, 3>> c_last{"c_last"};
     Output<Buffer<float, 2>> n_last{"n_last"};
     Output<Buffer<float, 1>> m_last{"m_last"};
+    // The state before every chunk and after the last, kk = 0..K (K chunks): what the backward reads back when
+    // it does not recompute them. The scan writes them here directly.
+    Output<Buffer<float, 4>> chunk_c{"chunk_c"};     // (dv, dqk, kk, bh)
+    Output<Buffer<float, 3>> chunk_n{"chunk_n"};     // (dqk, kk, bh)
+    Output<Buffer<float, 2>> chunk_m{"chunk_m"};     // (kk, bh)
 
     CudaKnobs cuda_knobs() const { return resolve_cuda_knobs({gpu_threads, gpu_rows}); }
 
@@ -43,7 +48,11 @@ public:
         if (tensor_cores && !get_target().has_feature(Halide::Target::CUDA)) {
             throw std::invalid_argument("mlstm_chunkwise_fw: tensor_cores needs a CUDA target");
         }
-        ChunkwiseFuncs f = define_chunkwise(in);
+        ChunkwiseFuncs states;
+        states.c_state = chunk_c;
+        states.n_state = chunk_n;
+        states.m_state = chunk_m;
+        ChunkwiseFuncs f = define_chunkwise(in, states);
         h(f.dv, f.t, f.bh) = narrow(f.h(f.dv, f.t, f.bh), h.type());
         c_last(f.dv, f.dqk, f.bh) = f.c_last(f.dv, f.dqk, f.bh);
         n_last(f.dqk, f.bh) = f.n_last(f.dqk, f.bh);

@@ -13,17 +13,8 @@ using namespace Halide;
 // from the state before the chunk, with the products register-blocked. Register blocks use ShiftInwards tails
 // (a last block overlaps the one before it) so that their loops carry no guards; the math clamps every index it
 // reads, so blocks computed past an edge are harmless.
-void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, const CpuKnobs &k,
-                            const Target &) {
+void schedule_chunkwise_gates_cpu(ChunkwiseFuncs &f, const CpuKnobs &k) {
     const int vec = k.vector_width;
-    const int cols = vec * k.vector_blocks;
-    const int rows = k.row_block;
-    // Blocks along a chunk's token dimension cannot be wider than the chunk.
-    CpuKnobs k_tok = k;
-    k_tok.vector_blocks = std::max(1, std::min(k.vector_blocks, chunk / vec));
-    const int tok_cols = vec * k_tok.vector_blocks;
-
-    // (1) gates
     Var cb("cb");
     f.log_fgate.compute_root().parallel(f.bh);
     f.cum_log_fgate.compute_root().fuse(f.c, f.bh, cb).parallel(cb).vectorize(f.sigma, vec);
@@ -31,17 +22,20 @@ void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk,
     f.b.compute_root().parallel(f.bh);
     f.a_max.compute_root().parallel(f.bh);
     f.m_state.compute_root().parallel(f.bh);
-    f.m_state.update().parallel(f.bh);
+    if (f.m_state.num_update_definitions() > 0) f.m_state.update().parallel(f.bh);
     f.state_decay.compute_root().parallel(f.bh);
     f.state_weight.compute_root().parallel(f.bh).vectorize(f.sigma, vec);
+}
 
-    // (2) state scan
+void schedule_chunkwise_state_scan_cpu(ChunkwiseFuncs &f, const CpuKnobs &k) {
+    const int vec = k.vector_width;
+    const int cols = vec * k.vector_blocks;
+    const int rows = k.row_block;
     RVar rc(f.r_chunk.x);
     f.c_state.compute_root();
     f.c_state.update(0).parallel(f.bh).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
     f.c_state.update(1).reorder(f.dv, f.dqk, rc, f.bh).parallel(f.bh).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
-    f.k_weighted.clone_in(f.n_delta);  // n_delta reads its own, inlined copy; clone before scheduling the original
-    f.k_weighted.compute_at(f.c_state, rc);
+    f.k_weighted.in(f.c_delta).compute_at(f.c_state, rc);  // n_delta and others inline their own
     f.v_chunk.in(f.c_delta).compute_at(f.c_state, rc).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
     Var dv_o("dv_o"), dv_i("dv_i"), dqk_o("dqk_o"), dqk_i("dqk_i");
     Func c_delta_tiles = f.c_delta.in(f.c_state);
@@ -55,6 +49,26 @@ void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk,
     f.n_state.compute_root();
     f.n_state.update(0).parallel(f.bh);
     f.n_state.update(1).parallel(f.bh);
+}
+
+// Three phases. (1) Gates of every chunk, in parallel: the cumulative log forget gates, the weights and the
+// stabilizer scan. (2) The state scan, parallel over (batch, head) and serial over chunks, each chunk's
+// K^T diag(w) V formed right before it is added. (3) Every chunk's outputs in parallel over (chunk, batch-head),
+// from the state before the chunk, with the products register-blocked. Register blocks use ShiftInwards tails
+// (a last block overlaps the one before it) so that their loops carry no guards; the math clamps every index it
+// reads, so blocks computed past an edge are harmless.
+void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, const CpuKnobs &k,
+                            const Target &) {
+    const int vec = k.vector_width;
+    const int cols = vec * k.vector_blocks;
+    const int rows = k.row_block;
+    // Blocks along a chunk's token dimension cannot be wider than the chunk.
+    CpuKnobs k_tok = k;
+    k_tok.vector_blocks = std::max(1, std::min(k.vector_blocks, chunk / vec));
+    const int tok_cols = vec * k_tok.vector_blocks;
+
+    schedule_chunkwise_gates_cpu(f, k);
+    schedule_chunkwise_state_scan_cpu(f, k);
 
     // (3) outputs, one chunk of one (batch, head) per parallel task
     Var c("c"), tau("tau"), block("block");
@@ -65,7 +79,7 @@ void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk,
     f.k_transposed.compute_at(out.h, block).vectorize(f.sigma, vec);
     f.q_inter.compute_at(out.h, block).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
     f.v_chunk.in(f.h_num).compute_at(out.h, block).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
-    Var s_o("s_o"), s_i("s_i"), t_o("t_o"), t_i("t_i");
+    Var s_o("s_o"), s_i("s_i"), t_o("t_o"), t_i("t_i"), dv_o("dv_o"), dv_i("dv_i");
     f.intra_weight.compute_at(out.h, block)
         .tile(f.sigma, f.tau, s_o, t_o, s_i, t_i, tok_cols, rows).vectorize(s_i, vec).unroll(t_i);
     f.intra_weight.never_partition_all();  // the causal select would otherwise copy the unrolled block

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "../generators/chunkwise.h"
+#include "../generators/chunkwise_backward.h"
 #include "../generators/parallel.h"
 #include "../generators/recurrent.h"
 #include "cpu_common.h"
@@ -27,5 +28,14 @@ struct ChunkwiseOutputs {
 };
 void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, const CpuKnobs &knobs,
                             const Halide::Target &target);
+// The chunkwise form's first two phases, shared with its backward: gates, and the scan of the states.
+void schedule_chunkwise_gates_cpu(ChunkwiseFuncs &f, const CpuKnobs &knobs);
+void schedule_chunkwise_state_scan_cpu(ChunkwiseFuncs &f, const CpuKnobs &knobs);
+
+struct ChunkwiseBackwardOutputs {
+    Halide::Func dq, dk, dv, di, df, dc_initial, dm_initial;
+};
+void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &b, ChunkwiseBackwardOutputs &out,
+                                     int chunk, bool recompute_states, const CpuKnobs &knobs);
 
 }  // namespace hmlstm

@@ -98,6 +98,7 @@ TEST_CASE("chunkwise leaves last-state buffers alone without return_last_states"
     hmlstm::Error e = hmlstm::mlstm_chunkwise_fw(api_shape(s), {dq.api(), dk.api(), dv.api()},
                                                  {di.as<float>(), df.as<float>()}, dh.api(), {},
                                                  {dc.as<float>(), dn.as<float>(), dm.as<float>()}, o);
+    INFO(e.message);
     REQUIRE(e.ok());
     for (Mirror *x : {&dc, &dn, &dm}) x->back();
     CHECK(c == std::vector<float>(s.DHQK * s.DHV, 7.0f));

@@ -57,15 +57,23 @@ struct RowScaleFreeLoss {
 struct Difference {
     double error = 0, norm = 0;
 };
+template <typename Value>
+Difference against_differences_of(std::vector<double> &values, const std::vector<double> &analytic, Value value);
 template <typename Forward>
 Difference against_differences(std::vector<double> &values, const std::vector<double> &analytic,
                                const RowScaleFreeLoss &loss, Forward forward) {
+    return against_differences_of(values, analytic, [&] { return loss.value(forward()); });
+}
+
+// The same for any loss, `value()` reading the current `values`.
+template <typename Value>
+Difference against_differences_of(std::vector<double> &values, const std::vector<double> &analytic, Value value) {
     Difference d;
     for (size_t e = 0; e < values.size(); e++) {
         const double keep = values[e], step = 2e-5 * std::max(1.0, std::fabs(keep));
         auto at = [&](double offset) {
             values[e] = keep + offset;
-            return loss.value(forward());
+            return value();
         };
         const double numeric = (8 * (at(step) - at(-step)) - (at(2 * step) - at(-2 * step))) / (12 * step);
         values[e] = keep;
@@ -200,6 +208,59 @@ TEST_CASE("the reference chunkwise backward equals the recurrent one at every ch
                 INFO("gates " << int(gates) << " chunk " << chunk << " " << names[n] << ": error " << d.error << " of "
                               << d.norm);
                 CHECK(d.error <= 1e-9 * std::max(d.norm, scale));
+            }
+        }
+    }
+}
+
+// A loss that also reads the last C, as a next piece of the sequence would: through the true state C_last exp(m_last)
+// (the returned C is stored at the scale exp(-m_last)), weighted by W. At the unperturbed inputs its gradient with
+// respect to the returned C is W exp(m_last - m_ref) = W, which the backward takes as dc_last. The initial m's
+// gradient comes out as <dC_0, C_0>, and the initial n's is 0 (it reaches only the normalizer).
+TEST_CASE("the reference backwards take the last C's gradient and give the initial m's", "[reference][cpu]") {
+    std::mt19937_64 rng(test_seed() + 73);
+    INFO("HMLSTM_TEST_SEED=" << test_seed());
+    const Shape s{1, 2, 9, 5, 6};
+    std::normal_distribution<double> normal(0, 1);
+    for (bool chunkwise : {false, true}) {
+        for (Gates gates : {Gates::typical, Gates::extreme}) {
+            Problem p = random_problem(s, DType::float32, gates, rng);
+            const RowScaleFreeLoss loss = random_loss(s, rng);
+            hmlstm_ref::Inputs x = p.in;
+            hmlstm_ref::States init = random_states(s, rng);
+            std::vector<double> w(init.c.size());
+            for (double &e : w) e = normal(rng);
+            const hmlstm_ref::ChunkwiseParams params{4};
+            auto forward = [&](hmlstm_ref::States *last) {
+                return chunkwise ? hmlstm_ref::chunkwise(s, x, &init, last, params)
+                                 : hmlstm_ref::recurrent_sequence(s, x, &init, last);
+            };
+            hmlstm_ref::States base;
+            const std::vector<double> h = forward(&base);
+            auto total = [&] {
+                hmlstm_ref::States last;
+                double value = loss.value(forward(&last));
+                const int64_t CS = s.DHQK * s.DHV;
+                for (int64_t e = 0; e < int64_t(w.size()); e++) {
+                    value += w[e] * last.c[e] * std::exp(last.m[e / CS] - base.m[e / CS]);
+                }
+                return value;
+            };
+            std::vector<double> dc0, dm0;
+            const hmlstm_ref::Gradients g =
+                chunkwise ? hmlstm_ref::chunkwise_backward(s, x, &init, loss.gradient(h), params, &dc0, &w, &dm0)
+                          : hmlstm_ref::recurrent_backward(s, x, &init, loss.gradient(h), &dc0, 1e-6, &w, &dm0);
+            const std::vector<double> dn0(init.n.size(), 0.0);
+            const std::pair<std::vector<double> *, const std::vector<double> *> inputs[] = {
+                {&x.q, &g.dq}, {&x.k, &g.dk}, {&x.v, &g.dv}, {&x.i, &g.di}, {&x.f, &g.df},
+                {&init.c, &dc0}, {&init.m, &dm0}, {&init.n, &dn0}};
+            const char *names[] = {"dq", "dk", "dv", "di", "df", "dC initial", "dm initial", "dn initial"};
+            const double scale = largest_norm({&g.dq, &g.dk, &g.dv, &g.di, &g.df, &dc0, &dm0});
+            for (int n = 0; n < 8; n++) {
+                const Difference d = against_differences_of(*inputs[n].first, *inputs[n].second, total);
+                INFO((chunkwise ? "chunkwise" : "recurrent") << ", gates " << int(gates) << ", " << names[n]
+                                                             << ": error " << d.error << " of " << d.norm);
+                CHECK(close(d, scale));
             }
         }
     }

@@ -342,6 +342,52 @@ Result run_chunkwise(const Problem &p, const hmlstm_ref::States *initial, hmlstm
     return r;
 }
 
+BackwardResult run_chunkwise_backward(const Problem &p, const hmlstm_ref::States *initial,
+                                     const std::vector<double> &dh, const std::vector<double> *dc_last,
+                                     hmlstm::ChunkwiseOptions o) {
+    const Shape &s = p.shape;
+    ApiInputs in(p);
+    ApiStates init(initial ? *initial : hmlstm_ref::States::zeros(s));
+    const hmlstm::InitialStates initial_api = initial ? init.initial() : hmlstm::InitialStates{};
+    o.device = device_options();
+    BackwardResult r;
+    // With saved states, the forward runs first and keeps them.
+    const int64_t states = hmlstm::chunkwise_saved_states(s.S, o.chunk_size);
+    std::vector<float> saved_c(size_t(s.heads() * states * s.DHQK * s.DHV)), saved_n(size_t(s.heads() * states * s.DHQK));
+    std::vector<float> saved_m(size_t(s.heads() * states));
+    Mirror sc(saved_c), sn(saved_n), sm(saved_m);
+    const hmlstm::ChunkStates saved{sc.as<float>(), sn.as<float>(), sm.as<float>()};
+    if (!o.recompute_states_in_bw) {
+        ApiOutput h(p);
+        r.error = hmlstm::mlstm_chunkwise_fw(api_shape(s), in.qkv, in.gates, h.mirror.api(), initial_api, {}, o,
+                                             saved);
+        if (!r.error.ok()) return r;
+    }
+    std::vector<uint8_t> dh_host = encode(dh, p.dtype);
+    std::vector<float> dc_last_host = dc_last ? to_float(*dc_last) : std::vector<float>();
+    Mirror dh_api(dh_host), dc_last_api(dc_last_host);
+    // Every output poisoned with NaN, so that an unwritten element shows.
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    auto poisoned = [&](int64_t n, DType dtype) { return encode(std::vector<double>(size_t(n), nan), dtype); };
+    std::vector<uint8_t> dq = poisoned(s.heads() * s.S * s.DHQK, p.dtype), dk = dq;
+    std::vector<uint8_t> dv = poisoned(s.heads() * s.S * s.DHV, p.dtype);
+    std::vector<uint8_t> di = poisoned(s.heads() * s.S, DType::float32), df = di;
+    std::vector<uint8_t> dc0 = poisoned(s.heads() * s.DHQK * s.DHV, DType::float32);
+    std::vector<uint8_t> dn0 = poisoned(s.heads() * s.DHQK, DType::float32), dm0 = poisoned(s.heads(), DType::float32);
+    Mirror dq_m(dq), dk_m(dk), dv_m(dv), di_m(di), df_m(df), dc0_m(dc0), dn0_m(dn0), dm0_m(dm0);
+    const hmlstm::Gradients grads{dq_m.api(), dk_m.api(), dv_m.api(), di_m.as<float>(), df_m.as<float>(),
+                                  dc0_m.as<float>(), dn0_m.as<float>(), dm0_m.as<float>()};
+    r.error = hmlstm::mlstm_chunkwise_bw(api_shape(s), in.qkv, in.gates, dh_api.api(), grads, initial_api,
+                                         dc_last ? dc_last_api.as<float>() : nullptr, o, saved);
+    for (Mirror *m : {&dq_m, &dk_m, &dv_m, &di_m, &df_m, &dc0_m, &dn0_m, &dm0_m}) m->back();
+    r.grads = {decode(dq, p.dtype), decode(dk, p.dtype), decode(dv, p.dtype), decode(di, DType::float32),
+               decode(df, DType::float32)};
+    r.dc_initial = decode(dc0, DType::float32);
+    r.dn_initial = decode(dn0, DType::float32);
+    r.dm_initial = decode(dm0, DType::float32);
+    return r;
+}
+
 Result run_sequence(const Problem &p, const hmlstm_ref::States *initial, bool return_last_states) {
     ApiInputs in(p);
     ApiStates init(initial ? *initial : hmlstm_ref::States::zeros(p.shape));

@@ -103,6 +103,16 @@ struct Result {
 };
 // They run where the tests run (device_memory.h): options.device is set here.
 Result run_chunkwise(const Problem &p, const hmlstm_ref::States *initial, hmlstm::ChunkwiseOptions o);
+// The chunkwise backward with gradient dh of h (rounded to the problem's dtype by the call) and optionally that of
+// the last C; with options.recompute_states_in_bw = false the forward runs first and saves the chunk states.
+struct BackwardResult {
+    hmlstm::Error error;
+    hmlstm_ref::Gradients grads;
+    std::vector<double> dc_initial, dn_initial, dm_initial;
+};
+BackwardResult run_chunkwise_backward(const Problem &p, const hmlstm_ref::States *initial,
+                                      const std::vector<double> &dh, const std::vector<double> *dc_last,
+                                      hmlstm::ChunkwiseOptions o);
 Result run_sequence(const Problem &p, const hmlstm_ref::States *initial, bool return_last_states);
 Result run_parallel(const Problem &p, hmlstm::ParallelOptions o);
 

@@ -85,6 +85,22 @@ def main():
                      "peer": "mlstm_kernels torch recurrent sequence native"})
         print(rows[-1], flush=True)
 
+    # Forward + backward: torch autograd through the native chunkwise kernel, with dh = v as in bench_cpu.
+    shape = (1, 4, 4096, 128, 256)
+    q, k, v, i, f = inputs(*shape)
+    leaves = [x.clone().requires_grad_(True) for x in (q, k, v, i, f)]
+    dh = v.clone()
+    for chunk in (32, 64, 128):
+        def fwbw():
+            for x in leaves:
+                x.grad = None
+            h = mlstm_chunkwise__native_autograd(*leaves, chunk_size=chunk)
+            h.backward(dh)
+        ms = median_ms(fwbw)
+        rows.append({"kernel": f"chunkwise fwbw, chunk {chunk}", "shape": shape_text(*shape), "ms": ms,
+                     "peer": "mlstm_kernels torch chunkwise native_autograd + autograd backward"})
+        print(rows[-1], flush=True)
+
     with open(args.json, "w") as out:
         json.dump({"torch": torch.__version__, "threads": args.threads, "rows": rows}, out, indent=2)
 

@@ -12,6 +12,7 @@
 #include "tuning_table.h"
 #include "validate.h"
 #include "cuda_device.h"
+#include "scratch_cache.h"
 
 namespace hmlstm {
 
@@ -40,13 +41,14 @@ struct DataChecks {
     float eps;
     bool check_finite;
     const DeviceOptions &device;
+    const char *h_name = "h";  // the (B, NH, S, DHV) tensor besides v: h, or dh for a backward
 };
 
 void check_inputs(Checker &check, const DataChecks &d, Memory *mem) {
     const Shape &s = d.s;
     check.shape(s).dtype(d.qkv.dtype).eps(d.eps);
     check.pointer(d.qkv.q, "q").pointer(d.qkv.k, "k").pointer(d.qkv.v, "v");
-    check.pointer(d.gates.i, "i").pointer(d.gates.f, "f").pointer(d.h, "h");
+    check.pointer(d.gates.i, "i").pointer(d.gates.f, "f").pointer(d.h, d.h_name);
     check.slice_bytes(double(s.S) * std::max(s.DHQK, s.DHV) * 4.0, "q, k, v or h");
     check.require(d.device.kind == Device::cpu || d.device.kind == Device::cuda, Status::invalid_argument,
                   "device.kind " + std::to_string(static_cast<int>(d.device.kind)) + " is not cpu or cuda");
@@ -60,7 +62,7 @@ void check_inputs(Checker &check, const DataChecks &d, Memory *mem) {
         const int64_t elem = static_cast<int64_t>(dtype_size(d.qkv.dtype));
         void *ctx = mem->placement.context;
         check.device_range(d.qkv.q, n.qk * elem, "q", ctx).device_range(d.qkv.k, n.qk * elem, "k", ctx);
-        check.device_range(d.qkv.v, n.v * elem, "v", ctx).device_range(d.h, n.v * elem, "h", ctx);
+        check.device_range(d.qkv.v, n.v * elem, "v", ctx).device_range(d.h, n.v * elem, d.h_name, ctx);
         check.device_range(d.gates.i, n.gates * 4, "i", ctx).device_range(d.gates.f, n.gates * 4, "f", ctx);
         return;
     }
@@ -124,6 +126,41 @@ struct SliceGroup {
     }
 };
 
+// Memory for intermediate results a kernel writes and reads back but the caller does not keep (the chunk states):
+// host blocks from the scratch cache, or stream-ordered device memory released on the call's stream.
+class CallScratch {
+public:
+    CallScratch() = default;
+    CallScratch(const CallScratch &) = delete;
+    ~CallScratch() { scratch_free(nullptr, host_); }
+    Error allocate(const char *function, const Memory &mem, int64_t floats) {
+        if (mem.cuda) return device_.allocate(function, mem.placement, floats * 4);
+        host_ = scratch_malloc(nullptr, static_cast<size_t>(floats) * 4);
+        if (!host_) return {Status::out_of_memory, std::string(function) + ": cannot allocate the chunk states"};
+        return {};
+    }
+    float *get() const { return host_ ? static_cast<float *>(host_) : device_.get(); }
+
+private:
+    void *host_ = nullptr;
+    DeviceScratch device_;
+};
+
+// Views of the chunk states of a group of slices: the caller's ChunkStates, or one scratch block.
+struct ChunkStateViews {
+    View c, n, m;
+    ChunkStateViews(const SliceGroup &g, int64_t states, const ChunkStates &given, float *scratch)
+        : c(float32_type(), given.c ? g.at(given.c, states * g.s.DHQK * g.s.DHV, 4) : scratch,
+            {g.s.DHV, g.s.DHQK, states, g.count}, {}, g.mem.cuda),
+          n(float32_type(), given.n ? g.at(given.n, states * g.s.DHQK, 4) : scratch + g.count * states * g.s.DHQK * g.s.DHV,
+            {g.s.DHQK, states, g.count}, {}, g.mem.cuda),
+          m(float32_type(), given.m ? g.at(given.m, states, 4) : scratch + g.count * states * (g.s.DHQK * g.s.DHV + g.s.DHQK),
+            {states, g.count}, {}, g.mem.cuda) {}
+    static int64_t floats(const Shape &s, int64_t states, int64_t count) {
+        return count * states * (s.DHQK * s.DHV + s.DHQK + 1);
+    }
+};
+
 // Floats of zeros an InitialViews reads, and of room a LastViews writes, for groups of `count` slices.
 int64_t zero_floats(const Shape &s, int64_t count) { return std::max({s.DHQK, s.DHV, count, s.S}); }
 int64_t discard_floats(const Shape &s, int64_t count) { return count * (s.DHQK * s.DHV + s.DHQK + 1); }
@@ -177,44 +214,137 @@ Error for_each_group(const char *function, const Shape &s, Memory &mem, int64_t 
 
 }  // namespace
 
+int64_t chunkwise_saved_states(int64_t S, int64_t chunk_size) {
+    if (S <= 0 || chunk_size <= 0) return 0;
+    return (S + chunk_size - 1) / chunk_size + 1;
+}
+
+namespace {
+
+// What the chunkwise forward and backward check alike: the options, the chunk size (0: the tuning table's), and
+// the chunk states the call saves or reads. Returns the chunk size to run.
+int64_t check_chunkwise(Checker &check, const Shape &s, DType dtype, const ChunkwiseOptions &o, const Memory &mem,
+                        const ChunkStates &states, bool states_needed, const char *states_name) {
+    check.require(o.cuda_products == CudaProducts::tensor_cores || o.cuda_products == CudaProducts::simt,
+                  Status::invalid_argument,
+                  "cuda_products " + std::to_string(static_cast<int>(o.cuda_products)) + " is not tensor_cores or simt");
+    check.require(std::isfinite(o.norm_val), Status::invalid_argument, "norm_val must be finite");
+    const bool states_given = states.c || states.n || states.m;
+    if (states_needed || states_given) {
+        const std::string name(states_name);
+        check.pointer(states.c, (name + ".c").c_str()).pointer(states.n, (name + ".n").c_str());
+        check.pointer(states.m, (name + ".m").c_str());
+        check.require(o.chunk_size != 0, Status::invalid_argument,
+                      name + " needs an explicit chunk_size (the states are per chunk; 0 lets the table choose)");
+    }
+    const int64_t chunk_size =
+        o.chunk_size == 0 && check.ok() ? tuned_chunkwise(dtype, o.device.kind, s).chunk_size : o.chunk_size;
+    check.require(chunkwise_kernel(dtype, chunk_size, Device::cpu, false) != nullptr, Status::unsupported,
+                  "chunk_size = " + std::to_string(o.chunk_size) +
+                      " is not compiled (compiled: 16, 32, 64, 128, 256; 0 lets the tuning table choose)");
+    if (!check.ok()) return 0;
+    // The states before every chunk: one (DHQK x DHV) matrix each.
+    const int64_t count = chunkwise_saved_states(s.S, chunk_size);
+    check.slice_bytes(double(count) * s.DHQK * s.DHV * 4.0, "the chunk states");
+    if (mem.cuda && states_given && check.ok()) {
+        const int64_t heads = s.B * s.NH;
+        void *ctx = mem.placement.context;
+        const std::string name(states_name);
+        check.device_range(states.c, heads * count * s.DHQK * s.DHV * 4, (name + ".c").c_str(), ctx);
+        check.device_range(states.n, heads * count * s.DHQK * 4, (name + ".n").c_str(), ctx);
+        check.device_range(states.m, heads * count * 4, (name + ".m").c_str(), ctx);
+    }
+    return chunk_size;
+}
+
+}  // namespace
+
 Error mlstm_chunkwise_fw(const Shape &s, const QKV &qkv, const Gates &gates, void *h, const InitialStates &initial,
-                         const StatesOut &last, const ChunkwiseOptions &o) {
+                         const StatesOut &last, const ChunkwiseOptions &o, const ChunkStates &save_states) {
     const char *fn = "mlstm_chunkwise_fw";
     Checker check(fn);
     Memory mem;
     check_inputs(check, {s, qkv, gates, h, o.eps, o.check_finite, o.device}, &mem);
-    check.require(o.cuda_products == CudaProducts::tensor_cores || o.cuda_products == CudaProducts::simt,
-                  Status::invalid_argument,
-                  "cuda_products " + std::to_string(static_cast<int>(o.cuda_products)) + " is not tensor_cores or simt");
-    // chunk_size 0: the tuning table chooses (tuning_table.h).
-    const int64_t chunk_size =
-        o.chunk_size == 0 && check.ok() ? tuned_chunkwise(qkv.dtype, o.device.kind, s).chunk_size : o.chunk_size;
+    const int64_t chunk_size = check_chunkwise(check, s, qkv.dtype, o, mem, save_states, false, "save_states");
     ChunkwiseKernel kernel = check.ok() ? chunkwise_kernel(qkv.dtype, chunk_size, o.device.kind,
                                                            o.cuda_products == CudaProducts::tensor_cores)
                                         : nullptr;
-    check.require(kernel != nullptr, Status::unsupported,
-                  "chunk_size = " + std::to_string(o.chunk_size) +
-                      " is not compiled (compiled: 16, 32, 64, 128, 256; 0 lets the tuning table choose)");
-    check.require(std::isfinite(o.norm_val), Status::invalid_argument, "norm_val must be finite");
+    check.require(kernel != nullptr, Status::unsupported, "no chunkwise kernel for this dtype and device");
     check_state_memory(check, mem, s, initial.c, initial.n, initial.m, "initial.c", "initial.n", "initial.m");
     check_last_states(check, o.return_last_states, last, mem, s);
     if (!check.ok()) return check.error();
-    // The kernel keeps the state before every chunk of a slice.
-    const int64_t chunks = (s.S + chunk_size - 1) / chunk_size;
-    const double state_bytes = double(chunks + 1) * s.DHQK * s.DHV * 4.0;
-    check.slice_bytes(state_bytes, "the chunk states");
-    if (!check.ok()) return check.error();
 
     const halide_type_t type = halide_type_of(qkv.dtype);
-    const int64_t per_call = group_size(s, state_bytes + double(s.S) * chunk_size * 4.0);
+    const int64_t states = chunkwise_saved_states(s.S, chunk_size);
+    const int64_t per_call = group_size(s, double(states) * s.DHQK * s.DHV * 4.0 + double(s.S) * chunk_size * 4.0);
+    // Unless the caller keeps them, the chunk states live in scratch for the call.
+    CallScratch scratch;
+    if (!save_states.c) {
+        Error e = scratch.allocate(fn, mem, ChunkStateViews::floats(s, states, per_call));
+        if (!e.ok()) return e;
+    }
     return for_each_group(fn, s, mem, per_call, !o.return_last_states, [&](SliceGroup &g, CallContext *ctx) {
         View q = g.tokens(qkv.q, type, s.DHQK), k = g.tokens(qkv.k, type, s.DHQK), v = g.tokens(qkv.v, type, s.DHV);
         View i = g.gates(gates.i), f = g.gates(gates.f), out = g.tokens(h, type, s.DHV);
         InitialViews init(g, initial);
         LastViews fin(g, last, o.return_last_states);
+        ChunkStateViews kept(g, states, save_states, scratch.get());
         return kernel(ctx, q.get(), k.get(), v.get(), i.get(), f.get(), init.c.get(), init.n.get(), init.m.get(),
-                      o.eps, o.norm_val, o.stabilize_correctly, out.get(), fin.c.get(), fin.n.get(), fin.m.get());
+                      o.eps, o.norm_val, o.stabilize_correctly, out.get(), fin.c.get(), fin.n.get(), fin.m.get(),
+                      kept.c.get(), kept.n.get(), kept.m.get());
     });
+}
+
+Error mlstm_chunkwise_bw(const Shape &s, const QKV &qkv, const Gates &gates, const void *dh, const Gradients &grads,
+                         const InitialStates &initial, const float *dc_last, const ChunkwiseOptions &o,
+                         const ChunkStates &saved) {
+    const char *fn = "mlstm_chunkwise_bw";
+    Checker check(fn);
+    Memory mem;
+    DataChecks data{s, qkv, gates, dh, o.eps, o.check_finite, o.device};
+    data.h_name = "dh";
+    check_inputs(check, data, &mem);
+    check.require(!mem.cuda, Status::unsupported, "no CUDA backward kernel yet: run the backward on host memory");
+    check.pointer(grads.dq, "grads.dq").pointer(grads.dk, "grads.dk").pointer(grads.dv, "grads.dv");
+    check.pointer(grads.di, "grads.di").pointer(grads.df, "grads.df");
+    const bool recompute = o.recompute_states_in_bw;
+    const int64_t chunk_size = check_chunkwise(check, s, qkv.dtype, o, mem, recompute ? ChunkStates{} : saved,
+                                               !recompute, "saved");
+    if (o.check_finite && check.ok()) {
+        TensorSizes n(s);
+        check.finite(dh, qkv.dtype, n.v, "dh").finite(dc_last, DType::float32, n.c, "dc_last");
+    }
+    ChunkwiseBackwardKernel kernel =
+        check.ok() ? chunkwise_backward_kernel(qkv.dtype, chunk_size, o.device.kind, recompute) : nullptr;
+    check.require(kernel != nullptr, Status::unsupported, "no chunkwise backward kernel for this dtype and device");
+    if (!check.ok()) return check.error();
+
+    const halide_type_t type = halide_type_of(qkv.dtype);
+    const int64_t states = chunkwise_saved_states(s.S, chunk_size);
+    // Per slice the kernel holds the chunk states, their gradients and two (S x chunk) weight matrices.
+    const double work_bytes = double(states) * s.DHQK * s.DHV * 8.0 + double(s.S) * chunk_size * 8.0;
+    const int64_t per_call = group_size(s, work_bytes);
+    Error e = for_each_group(fn, s, mem, per_call, true, [&](SliceGroup &g, CallContext *ctx) {
+        View q = g.tokens(qkv.q, type, s.DHQK), k = g.tokens(qkv.k, type, s.DHQK), v = g.tokens(qkv.v, type, s.DHV);
+        View i = g.gates(gates.i), f = g.gates(gates.f), d_h = g.tokens(dh, type, s.DHV);
+        InitialViews init(g, initial);
+        // Recomputing, the kernel never reads the saved states: one zero row repeated covers their bounds.
+        View zc = g.zeros({s.DHV, s.DHQK, states, g.count}, {1, 0, 0, 0});
+        View zn = g.zeros({s.DHQK, states, g.count}, {1, 0, 0}), zm = g.zeros({states, g.count}, {0, 0});
+        ChunkStateViews kept(g, states, saved, nullptr);
+        View dcl = dc_last ? g.c(dc_last) : g.zeros({s.DHV, s.DHQK, g.count}, {1, 0, 0});
+        View dq = g.tokens(grads.dq, type, s.DHQK), dk = g.tokens(grads.dk, type, s.DHQK);
+        View dv = g.tokens(grads.dv, type, s.DHV), di = g.gates(grads.di), df = g.gates(grads.df);
+        View dc0 = grads.dc_initial ? g.c(grads.dc_initial) : g.discard(0, {s.DHV, s.DHQK, g.count});
+        View dm0 = grads.dm_initial ? g.m(grads.dm_initial) : g.discard(g.count * s.DHQK * s.DHV, {g.count});
+        return kernel(ctx, q.get(), k.get(), v.get(), i.get(), f.get(), init.c.get(), init.n.get(), init.m.get(),
+                      recompute ? zc.get() : kept.c.get(), recompute ? zn.get() : kept.n.get(),
+                      recompute ? zm.get() : kept.m.get(), d_h.get(), dcl.get(), o.eps, o.norm_val,
+                      o.stabilize_correctly, dq.get(), dk.get(), dv.get(), di.get(), df.get(), dc0.get(), dm0.get());
+    });
+    // n reaches only the normalizer, a constant of the backward.
+    if (e.ok() && grads.dn_initial) std::fill(grads.dn_initial, grads.dn_initial + TensorSizes(s).n, 0.0f);
+    return e;
 }
 
 Error recurrent_sequence_fw(const Shape &s, const QKV &qkv, const Gates &gates, void *h, const InitialStates &initial,

@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
+
 #include <mutex>
 #include <vector>
 
@@ -27,6 +29,8 @@ struct Driver {
     CUresult (*cuPointerGetAttribute)(void *, int, CUdeviceptr);
     CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
     CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
+    CUresult (*cuMemAllocAsync)(CUdeviceptr *, size_t, void *) = nullptr;  // CUDA 11.2 and later
+    CUresult (*cuMemFreeAsync)(CUdeviceptr, void *) = nullptr;
 
     std::string name(CUresult r) const {
         const char *n = nullptr;
@@ -56,6 +60,10 @@ const Driver &driver() {
                          bind(lib, d.cuStreamGetCtx, "cuStreamGetCtx") &&
                          bind(lib, d.cuPointerGetAttribute, "cuPointerGetAttribute") &&
                          bind(lib, d.cuMemAlloc, "cuMemAlloc_v2") && bind(lib, d.cuMemsetD8, "cuMemsetD8_v2");
+        if (!bind(lib, d.cuMemAllocAsync, "cuMemAllocAsync") || !bind(lib, d.cuMemFreeAsync, "cuMemFreeAsync")) {
+            d.cuMemAllocAsync = nullptr;
+            d.cuMemFreeAsync = nullptr;
+        }
         if (!all) {
             d.why_not = "the CUDA driver lacks an entry point hmlstm needs";
             return d;
@@ -174,6 +182,29 @@ Error device_zeros(const char *function, void *context, int64_t bytes, uint64_t 
 Error device_discard(const char *function, void *context, int64_t bytes, uint64_t *ptr) {
     static std::vector<ContextBuffer> pool;
     return grow(function, pool, context, bytes, false, ptr);
+}
+
+Error DeviceScratch::allocate(const char *function, const CudaPlacement &placement, int64_t bytes) {
+    const Driver &d = driver();
+    if (!d.cuMemAllocAsync) return device_error(function, "the CUDA driver lacks cuMemAllocAsync (CUDA 11.2 or later)");
+    ScopedContext current(placement.context);
+    if (!current.ok()) return device_error(function, "cannot make the call's CUDA context current");
+    CUdeviceptr p = 0;
+    const CUresult r = d.cuMemAllocAsync(&p, static_cast<size_t>(std::max<int64_t>(bytes, 4)), placement.stream);
+    if (r != 0) {
+        return {r == 2 ? Status::out_of_memory : Status::device_error,
+                std::string(function) + ": allocating " + std::to_string(bytes) + " bytes of device scratch failed (" +
+                    d.name(r) + ")"};
+    }
+    placement_ = placement;
+    ptr_ = p;
+    return {};
+}
+
+DeviceScratch::~DeviceScratch() {
+    if (!ptr_) return;
+    ScopedContext current(placement_.context);
+    driver().cuMemFreeAsync(ptr_, placement_.stream);
 }
 
 }  // namespace hmlstm::detail

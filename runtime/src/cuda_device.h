@@ -28,6 +28,21 @@ std::string check_device_range(const void *p, int64_t bytes, void *context);
 Error device_zeros(const char *function, void *context, int64_t bytes, uint64_t *ptr);
 Error device_discard(const char *function, void *context, int64_t bytes, uint64_t *ptr);
 
+// Stream-ordered device memory (cuMemAllocAsync) for one call's intermediate results: allocated on the call's
+// stream, and released on it when the object goes, after every kernel queued before.
+class DeviceScratch {
+public:
+    DeviceScratch() = default;
+    DeviceScratch(const DeviceScratch &) = delete;
+    ~DeviceScratch();
+    Error allocate(const char *function, const CudaPlacement &placement, int64_t bytes);
+    float *get() const { return reinterpret_cast<float *>(ptr_); }
+
+private:
+    CudaPlacement placement_;
+    uint64_t ptr_ = 0;
+};
+
 // Makes `context` current on this thread for the life of the object (the previous one comes back after).
 class ScopedContext {
 public:

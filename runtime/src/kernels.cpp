@@ -1,6 +1,26 @@
 // Generated kernels by (form, dtype, chunk size, device); the same matrix as generators/CMakeLists.txt.
 #include "kernels.h"
 
+#include "mlstm_chunkwise_bw_bf16_chunk128.h"
+#include "mlstm_chunkwise_bw_bf16_chunk128_saved.h"
+#include "mlstm_chunkwise_bw_bf16_chunk16.h"
+#include "mlstm_chunkwise_bw_bf16_chunk16_saved.h"
+#include "mlstm_chunkwise_bw_bf16_chunk256.h"
+#include "mlstm_chunkwise_bw_bf16_chunk256_saved.h"
+#include "mlstm_chunkwise_bw_bf16_chunk32.h"
+#include "mlstm_chunkwise_bw_bf16_chunk32_saved.h"
+#include "mlstm_chunkwise_bw_bf16_chunk64.h"
+#include "mlstm_chunkwise_bw_bf16_chunk64_saved.h"
+#include "mlstm_chunkwise_bw_f32_chunk128.h"
+#include "mlstm_chunkwise_bw_f32_chunk128_saved.h"
+#include "mlstm_chunkwise_bw_f32_chunk16.h"
+#include "mlstm_chunkwise_bw_f32_chunk16_saved.h"
+#include "mlstm_chunkwise_bw_f32_chunk256.h"
+#include "mlstm_chunkwise_bw_f32_chunk256_saved.h"
+#include "mlstm_chunkwise_bw_f32_chunk32.h"
+#include "mlstm_chunkwise_bw_f32_chunk32_saved.h"
+#include "mlstm_chunkwise_bw_f32_chunk64.h"
+#include "mlstm_chunkwise_bw_f32_chunk64_saved.h"
 #include "mlstm_chunkwise_fw_bf16_chunk128.h"
 #include "mlstm_chunkwise_fw_bf16_chunk16.h"
 #include "mlstm_chunkwise_fw_bf16_chunk256.h"
@@ -85,6 +105,16 @@ struct ChunkwiseVariants {
      HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_fw_f32_chunk##L), HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_fw_bf16_chunk##L)}
 const ChunkwiseVariants kChunkwise[] = {HMLSTM_CHUNKWISE(16), HMLSTM_CHUNKWISE(32), HMLSTM_CHUNKWISE(64),
                                         HMLSTM_CHUNKWISE(128), HMLSTM_CHUNKWISE(256)};
+struct ChunkwiseBackwardVariants {
+    int64_t chunk_size;
+    ChunkwiseBackwardKernel f32, bf16, f32_saved, bf16_saved;
+};
+#define HMLSTM_CHUNKWISE_BW(L)                                                                                     \
+    {L, mlstm_chunkwise_bw_f32_chunk##L, mlstm_chunkwise_bw_bf16_chunk##L, mlstm_chunkwise_bw_f32_chunk##L##_saved, \
+     mlstm_chunkwise_bw_bf16_chunk##L##_saved}
+const ChunkwiseBackwardVariants kChunkwiseBackward[] = {HMLSTM_CHUNKWISE_BW(16), HMLSTM_CHUNKWISE_BW(32),
+                                                        HMLSTM_CHUNKWISE_BW(64), HMLSTM_CHUNKWISE_BW(128),
+                                                        HMLSTM_CHUNKWISE_BW(256)};
 const Variants<SequenceKernel> kSequence = HMLSTM_VARIANTS(mlstm_recurrent_sequence_fw_f32,
                                                            mlstm_recurrent_sequence_fw_bf16);
 const Variants<StepKernel> kStep = HMLSTM_VARIANTS(mlstm_recurrent_step_fw_f32, mlstm_recurrent_step_fw_bf16);
@@ -97,6 +127,16 @@ ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device,
         if (v.chunk_size != chunk_size) continue;
         if (device == Device::cuda && tensor_cores) return dtype == DType::bfloat16 ? v.bf16_cuda_tc : v.f32_cuda_tc;
         return v.kernels.pick(dtype, device);
+    }
+    return nullptr;
+}
+
+ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_size, Device device, bool recompute) {
+    if (device != Device::cpu) return nullptr;
+    for (const ChunkwiseBackwardVariants &v : kChunkwiseBackward) {
+        if (v.chunk_size != chunk_size) continue;
+        const bool bf16 = dtype == DType::bfloat16;
+        return recompute ? (bf16 ? v.bf16 : v.f32) : (bf16 ? v.bf16_saved : v.f32_saved);
     }
     return nullptr;
 }

@@ -11,7 +11,11 @@ using Buf = halide_buffer_t *;
 // Argument order is the generators' order: inputs, scalars, outputs.
 using ChunkwiseKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf fgate, Buf c_initial,
                                 Buf n_initial, Buf m_initial, float eps, float norm_val, bool stabilize_correctly,
-                                Buf h, Buf c_last, Buf n_last, Buf m_last);
+                                Buf h, Buf c_last, Buf n_last, Buf m_last, Buf chunk_c, Buf chunk_n, Buf chunk_m);
+using ChunkwiseBackwardKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf fgate, Buf c_initial,
+                                        Buf n_initial, Buf m_initial, Buf chunk_c, Buf chunk_n, Buf chunk_m, Buf dh,
+                                        Buf dc_last, float eps, float norm_val, bool stabilize_correctly, Buf dq,
+                                        Buf dk, Buf dv, Buf di, Buf df, Buf dc_initial, Buf dm_initial);
 using SequenceKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf fgate, Buf c_initial,
                                Buf n_initial, Buf m_initial, float eps, Buf h, Buf c_last, Buf n_last, Buf m_last);
 using StepKernel = int (*)(const void *, Buf c_state, Buf n_state, Buf m_state, Buf q, Buf k, Buf v, Buf igate,
@@ -22,6 +26,8 @@ using ParallelKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf
 // Null when the variant was not compiled (any CUDA kernel in a build without CUDA).
 // tensor_cores (CUDA only): the variant whose products run on tensor cores through cuBLAS.
 ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device, bool tensor_cores);
+// The chunkwise backward: recomputing the chunk states, or reading the saved ones. CPU only so far.
+ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_size, Device device, bool recompute);
 SequenceKernel sequence_kernel(DType dtype, Device device);
 StepKernel step_kernel(DType dtype, Device device);
 ParallelKernel parallel_kernel(DType dtype, Device device);

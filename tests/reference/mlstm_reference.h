@@ -72,18 +72,20 @@ struct Gradients {
 // The parallel form: causal, row-wise stabilizer, no mask.
 Gradients parallel_backward(const Shape &shape, const Inputs &in, const std::vector<double> &dh, double eps = 1e-6);
 
-// The recurrent sequence, through time, from `initial` (zeros when null). `dc_initial` (when given) receives the
-// gradient of the initial C. The initial n only enters the normalizer, so it has none under this convention; the
-// initial m sets how C_0 weighs against the tokens, which a constant stabilizer does not follow: its gradient is not
-// computed.
+// The recurrent sequence, through time, from `initial` (zeros when null). `dc_last` (when given) is the gradient of
+// the last C (B, NH, DHQK, DHV); `dc_initial` and `dm_initial` (when given) receive the gradients of the initial C
+// and m. The initial n only enters the normalizer, so it has none under this convention. The initial C is stored
+// at the scale exp(-m_0): the true state is C_0 exp(m_0), so dm_0 = <dC_0, C_0>.
 Gradients recurrent_backward(const Shape &shape, const Inputs &in, const States *initial,
                              const std::vector<double> &dh, std::vector<double> *dc_initial = nullptr,
-                             double eps = 1e-6);
+                             double eps = 1e-6, const std::vector<double> *dc_last = nullptr,
+                             std::vector<double> *dm_initial = nullptr);
 
 // The chunkwise form, by the spec's recipe: the reverse state recurrence over chunks, the intra-chunk part as in
 // the parallel backward, the gate gradients through each chunk's cumulative log forget gates.
 Gradients chunkwise_backward(const Shape &shape, const Inputs &in, const States *initial,
                              const std::vector<double> &dh, const ChunkwiseParams &params,
-                             std::vector<double> *dc_initial = nullptr);
+                             std::vector<double> *dc_initial = nullptr, const std::vector<double> *dc_last = nullptr,
+                             std::vector<double> *dm_initial = nullptr);
 
 }  // namespace hmlstm_ref

@@ -13,6 +13,23 @@ Gradients zero_gradients(const Inputs &x) {
     auto zeros = [](const std::vector<double> &like) { return std::vector<double>(like.size(), 0.0); };
     return {zeros(x.q), zeros(x.k), zeros(x.v), zeros(x.i), zeros(x.f)};
 }
+
+// The gradient of the last C of slice bh (dc_last, or none), where the backward through the states starts.
+std::vector<double> last_state_gradient(const std::vector<double> *dc_last, int64_t bh, int64_t CS) {
+    if (!dc_last) return std::vector<double>(CS, 0.0);
+    return std::vector<double>(dc_last->begin() + bh * CS, dc_last->begin() + (bh + 1) * CS);
+}
+
+// G = dLoss/dC_0 of slice bh. The initial C enters every term scaled by exp(m_0) (the true state is C_0 exp(m_0)),
+// so dLoss/dm_0 = <G, C_0>.
+void finish_initial_gradients(const std::vector<double> &G, const double *C0, int64_t bh,
+                              std::vector<double> *dc_initial, std::vector<double> *dm_initial) {
+    const int64_t CS = static_cast<int64_t>(G.size());
+    if (dc_initial) std::copy(G.begin(), G.end(), dc_initial->begin() + bh * CS);
+    if (dm_initial) {
+        for (int64_t e = 0; e < CS; e++) (*dm_initial)[bh] += G[e] * C0[e];
+    }
+}
 }  // namespace
 
 Gradients parallel_backward(const Shape &sh, const Inputs &x, const std::vector<double> &dh, double eps) {
@@ -80,11 +97,13 @@ Gradients parallel_backward(const Shape &sh, const Inputs &x, const std::vector<
 
 
 Gradients recurrent_backward(const Shape &sh, const Inputs &x, const States *initial, const std::vector<double> &dh,
-                             std::vector<double> *dc_initial, double eps) {
+                             std::vector<double> *dc_initial, double eps, const std::vector<double> *dc_last,
+                             std::vector<double> *dm_initial) {
     const int64_t S = sh.S, DHQK = sh.DHQK, DHV = sh.DHV, CS = DHQK * DHV;
     const double s = 1.0 / std::sqrt(double(DHQK));
     Gradients g = zero_gradients(x);
     if (dc_initial) dc_initial->assign(sh.heads() * CS, 0.0);
+    if (dm_initial) dm_initial->assign(sh.heads(), 0.0);
     const States start = initial ? *initial : States::zeros(sh);
     for (int64_t bh = 0; bh < sh.heads(); bh++) {
         const double *q = &x.q[bh * S * DHQK], *k = &x.k[bh * S * DHQK], *v = &x.v[bh * S * DHV];
@@ -111,7 +130,7 @@ Gradients recurrent_backward(const Shape &sh, const Inputs &x, const States *ini
             den[t] = std::max(std::fabs(qn), std::exp(-m)) + eps;
         }
         // Backward through time; G is dLoss/dC_t, the decay and gain factors and den_t held constant.
-        std::vector<double> G(CS, 0.0);
+        std::vector<double> G = last_state_gradient(dc_last, bh, CS);
         for (int64_t t = S - 1; t >= 0; t--) {
             const double *dht = &dh[(bh * S + t) * DHV];
             const double *Ct = &C[(t + 1) * CS], *Cprev = &C[t * CS];
@@ -137,19 +156,21 @@ Gradients recurrent_backward(const Shape &sh, const Inputs &x, const States *ini
             g.df[bh * S + t] = ddecay * decay[t] / (1.0 + std::exp(x.f[bh * S + t]));  // decay = exp(lf + ...)
             for (double &e : G) e *= decay[t];
         }
-        if (dc_initial) std::copy(G.begin(), G.end(), dc_initial->begin() + bh * CS);
+        finish_initial_gradients(G, C.data(), bh, dc_initial, dm_initial);
     }
     return g;
 }
 
 
 Gradients chunkwise_backward(const Shape &sh, const Inputs &x, const States *initial, const std::vector<double> &dh,
-                             const ChunkwiseParams &p, std::vector<double> *dc_initial) {
+                             const ChunkwiseParams &p, std::vector<double> *dc_initial,
+                             const std::vector<double> *dc_last, std::vector<double> *dm_initial) {
     const int64_t S = sh.S, DHQK = sh.DHQK, DHV = sh.DHV, CS = DHQK * DHV, L = p.chunk_size;
     const int64_t K = (S + L - 1) / L;
     const double s = 1.0 / std::sqrt(double(DHQK));
     Gradients g = zero_gradients(x);
     if (dc_initial) dc_initial->assign(sh.heads() * CS, 0.0);
+    if (dm_initial) dm_initial->assign(sh.heads(), 0.0);
     const States start = initial ? *initial : States::zeros(sh);
     for (int64_t bh = 0; bh < sh.heads(); bh++) {
         const double *q = &x.q[bh * S * DHQK], *k = &x.k[bh * S * DHQK], *v = &x.v[bh * S * DHV];
@@ -202,7 +223,7 @@ Gradients chunkwise_backward(const Shape &sh, const Inputs &x, const States *ini
             }
         }
         // Backward, last chunk first. G = dLoss/dC after the chunk; db collects the gradients of b per token.
-        std::vector<double> G(CS, 0.0), Gprev(CS), db(S, 0.0);
+        std::vector<double> G = last_state_gradient(dc_last, bh, CS), Gprev(CS), db(S, 0.0);
         for (int64_t c = K - 1; c >= 0; c--) {
             int64_t t0, len;
             chunk_of(c, &t0, &len);
@@ -282,7 +303,7 @@ Gradients chunkwise_backward(const Shape &sh, const Inputs &x, const States *ini
             }
             G.swap(Gprev);
         }
-        if (dc_initial) std::copy(G.begin(), G.end(), dc_initial->begin() + bh * CS);
+        finish_initial_gradients(G, C.data(), bh, dc_initial, dm_initial);
     }
     return g;
 }

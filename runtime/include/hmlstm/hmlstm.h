@@ -92,6 +92,16 @@ struct StatesOut {
 enum class CudaProducts : int { tensor_cores = 0, simt = 1 };
 
 // ---- Chunkwise form (xlstm_jax mlstm_chunkwise_*): the training and prefill kernel.
+
+// The states before every chunk and after the last one, K + 1 per (batch, head) with K = ceil(S / chunk_size):
+// c (B, NH, K + 1, DHQK, DHV), n (B, NH, K + 1, DHQK), m (B, NH, K + 1), float32. The forward can save them, and the
+// backward read them back instead of recomputing them (recompute_states_in_bw = false).
+struct ChunkStates {
+    float *c = nullptr, *n = nullptr, *m = nullptr;
+};
+// K + 1, the number of states per slice that ChunkStates holds; 0 when S or chunk_size is not positive.
+int64_t chunkwise_saved_states(int64_t S, int64_t chunk_size);
+
 struct ChunkwiseOptions {
     // Compiled: 16, 32, 64, 128, 256 (compiled_chunk_sizes()). 0: the tuning table's choice for the call's shape,
     // dtype and device (load_tuning_table), which is 64, the xlstm_jax default, where no table covers the call.
@@ -103,10 +113,33 @@ struct ChunkwiseOptions {
     bool check_finite = true;
     DeviceOptions device;
     CudaProducts cuda_products = CudaProducts::tensor_cores;  // Device::cuda only
+    // Backward only: recompute the chunk states (true, the xlstm_jax default), or read the ones the forward saved.
+    bool recompute_states_in_bw = true;
 };
+// With `save_states` (all three pointers, and an explicit chunk_size), the states before every chunk are kept there
+// for the backward; saving costs the forward nothing but the memory.
 Error mlstm_chunkwise_fw(const Shape &shape, const QKV &qkv, const Gates &gates, void *h,
                          const InitialStates &initial = {}, const StatesOut &last = {},
-                         const ChunkwiseOptions &options = {});
+                         const ChunkwiseOptions &options = {}, const ChunkStates &save_states = {});
+
+// Gradients a backward writes. dq, dk, dv have the shapes and dtype of q, k, v; di, df those of the gates. The
+// initial states' gradients are optional (null: not wanted): dc_initial (B, NH, DHQK, DHV), dn_initial (B, NH, DHQK),
+// dm_initial (B, NH).
+struct Gradients {
+    void *dq = nullptr, *dk = nullptr, *dv = nullptr;
+    float *di = nullptr, *df = nullptr;
+    float *dc_initial = nullptr, *dn_initial = nullptr, *dm_initial = nullptr;
+};
+
+// Backward of mlstm_chunkwise_fw (spec "Backward", docs/backward.md): given dh (B, NH, S, DHV) in the dtype of q,
+// and optionally dc_last (B, NH, DHQK, DHV), the gradient of the returned last C, writes every gradient in `grads`.
+// Convention of the reference system: the normalizer and the stabilizers are constants. Under it n reaches only the
+// normalizer, so dn_initial is 0 and no gradient of the last n is taken; the last m is the scale C_last is stored
+// at, so dc_last carries all of the last states' gradient. The inputs and options must be those of the forward;
+// with recompute_states_in_bw = false, `saved` holds the states the forward saved at the same explicit chunk_size.
+Error mlstm_chunkwise_bw(const Shape &shape, const QKV &qkv, const Gates &gates, const void *dh,
+                         const Gradients &grads, const InitialStates &initial = {}, const float *dc_last = nullptr,
+                         const ChunkwiseOptions &options = {}, const ChunkStates &saved = {});
 
 // ---- Recurrent sequence form (recurrent_sequence_fw).
 struct RecurrentOptions {

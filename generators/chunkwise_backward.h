@@ -1,0 +1,149 @@
+// Backward of the chunkwise form (spec: "Backward"; the convention is in docs/backward.md: the normalizer den and
+// the stabilizers m, mc are constants). Math only; the CPU schedule is in schedules/chunkwise_backward_cpu.cpp.
+//
+// It reuses the forward's Funcs (chunkwise.h) for what the backward needs again: the gates, the states before each
+// chunk (recomputed by the forward's scan, or the ones the forward saved), each token's stabilizer and normalizer,
+// and the intra-chunk weights W(sigma, tau) = s (q_tau . k_sigma) exp(logD - mc_tau). With dH = dh / den:
+//   dC before chunk c:  G_c = F_c G_{c+1} + qbar_c^T dH_c,   G_K = dC_last        (reverse scan over chunks)
+//   dW    = dH V^T                      dS = dW * s exp(logD - mc)   (the gradient of the scores q . k)
+//   dq    = inter_factor * (dH C_c^T) + dS K
+//   dk    = dS^T Q + w * (V G_{c+1}^T)      (w = the chunk's state weights exp(a - m_c+1))
+//   dv    = W^T dH + w * (K G_{c+1})
+// The gate gradients sum the gradients of the log weights of the terms that carry each gate: every term of h (and
+// of the states) is exp(log weight) times a product, and the gradient of its log weight is the term's share of the
+// loss's gradient. Per chunk, with dlogD = dW * W the intra-chunk ones, E_tau = q_tau . dq_inter_tau those of the
+// state terms of the outputs, a_sigma = k_sigma . dk_state_sigma those of the tokens' contributions to the next
+// state, and dF = F <G_{c+1}, C_c> that of the decayed state:
+//   di_sigma = sum_tau dlogD(sigma, tau) + a_sigma
+//   df_l     = sigmoid(-f_l) * ( sum_{u >= l} (E_u + sum_{sigma < u} dlogD(sigma, u) - sum_{tau > u} dlogD(u, tau))
+//                               + sum_{u < l} a_u + dF )
+// (the terms that span forget gate l of the chunk). Summing each term once keeps the large diagonal weights of
+// closed forget gates out of df: the shorter q . dq - k . dk identity cancels them in float32 arithmetic.
+// The initial state enters scaled by exp(m_initial): dm_initial = <G_0, C_initial>, dC_initial = G_0. dn_initial
+// is 0: n only reaches den, a constant.
+#pragma once
+
+#include "chunkwise.h"
+
+namespace hmlstm {
+
+struct ChunkwiseBackwardInputs {
+    Func dh;       // (dv, t, bh), the output's gradient in the inputs' type
+    Func dc_last;  // (dv, dqk, bh), the gradient of the returned last C (zeros when none)
+};
+
+struct ChunkwiseBackwardFuncs {
+    Func dh_scaled{"dh_scaled"};  // dH(dv, tau, c, bh) = dh / den
+    Func dh_inter{"dh_inter"};    // dH * inter_factor, the inter-chunk product's operand
+    Func dc_delta{"dc_delta"};    // qbar^T dH of one chunk, (dv, dqk, c, bh)
+    Func dc_state{"dc_state"};    // G_kk, kk = 0..K: the gradient of the state before chunk kk
+    Func v_transposed{"v_transposed"}, c_transposed{"c_transposed"}, dc_next_transposed{"dc_next_transposed"};
+    Func v_weighted{"v_weighted"};
+    Func d_weight{"d_weight"}, intra_decay{"intra_decay"};
+    Func d_intra{"d_intra"};  // (sigma, tau, c, bh): {gradient of the score q . k, gradient of the log weight}
+    Func dq_inter{"dq_inter"}, dq_chunk{"dq_chunk"}, dk_state{"dk_state"}, dk_chunk{"dk_chunk"}, dv_chunk{"dv_chunk"};
+    Func inter_gate{"inter_gate"}, state_gate{"state_gate"}, decay_gate{"decay_gate"};  // E, a, dF / F above
+    Func decay_gate_rows{"decay_gate_rows"};
+    Func intra_row{"intra_row"}, intra_col{"intra_col"}, gate_suffix{"gate_suffix"}, gate_prefix{"gate_prefix"};
+    Func dq{"dq"}, dk{"dk"}, dv{"dv"}, di{"di"}, df{"df"}, dc_initial{"dc_initial"}, dm_initial{"dm_initial"};
+    RDom r_tau, r_dv, r_chunk_rev, r_tau_rev, r_tau_fwd, r_state;
+};
+
+inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &in, ChunkwiseFuncs &f,
+                                                         const ChunkwiseBackwardInputs &grad) {
+    ChunkwiseBackwardFuncs b;
+    Var tau = f.tau, sigma = f.sigma, c = f.c, bh = f.bh, dqk = f.dqk, dv = f.dv, t = f.t, kk = f.kk;
+    const int L = in.chunk;
+    Expr S = in.seq_len;
+    Expr num_chunks = (S + L - 1) / L;
+    Expr scale = query_scale(in.dhqk);
+    Expr token = c * L + tau;
+    Expr dqk_in = feature(dqk, in.dhqk), dv_in = feature(dv, in.dhv);
+
+    b.dh_scaled(dv, tau, c, bh) =
+        Halide::select(token < S, widen(grad.dh(dv_in, Halide::min(token, S - 1), bh)), 0.0f) / f.den(tau, c, bh);
+    b.dh_inter(dv, tau, c, bh) = b.dh_scaled(dv, tau, c, bh) * f.inter_factor(tau, c, bh);
+
+    // The reverse scan of the state gradient, each chunk's qbar^T dH formed right before it is added.
+    b.r_tau = RDom(0, L, "r_tau_bw");
+    b.dc_delta(dv, dqk, c, bh) = 0.0f;
+    b.dc_delta(dv, dqk, c, bh) += b.dh_scaled(dv, b.r_tau, c, bh) * f.q_inter(dqk, b.r_tau, c, bh);
+    b.r_chunk_rev = RDom(0, num_chunks, "r_chunk_rev");
+    Expr rev = num_chunks - 1 - b.r_chunk_rev;
+    b.dc_state(dv, dqk, kk, bh) = Halide::undef<float>();
+    b.dc_state(dv, dqk, num_chunks, bh) = grad.dc_last(dv_in, dqk_in, bh);
+    b.dc_state(dv, dqk, rev, bh) =
+        f.state_decay(rev, bh) * b.dc_state(dv, dqk, rev + 1, bh) + b.dc_delta(dv, dqk, rev, bh);
+
+    // The intra-chunk part, as in the parallel backward.
+    b.v_transposed(sigma, dv, c, bh) = f.v_chunk(dv, sigma, c, bh);
+    b.r_dv = RDom(0, in.dhv, "r_dv");
+    b.d_weight(sigma, tau, c, bh) = 0.0f;
+    b.d_weight(sigma, tau, c, bh) += b.dh_scaled(b.r_dv, tau, c, bh) * b.v_transposed(sigma, b.r_dv, c, bh);
+    b.intra_decay(sigma, tau, c, bh) = scale * Halide::exp(f.intra_log_weight(sigma, tau, c, bh) - f.m_out(tau, c, bh));
+    Expr dw = b.d_weight(sigma, tau, c, bh);
+    b.d_intra(sigma, tau, c, bh) = {dw * b.intra_decay(sigma, tau, c, bh), dw * f.intra_weight(sigma, tau, c, bh)};
+    auto d_scores = [&](const Expr &s_, const Expr &t_) { return b.d_intra(s_, t_, c, bh)[0]; };
+    auto d_log_weight = [&](const Expr &s_, const Expr &t_) { return b.d_intra(s_, t_, c, bh)[1]; };
+
+    // The operands of the state products, laid out so that each product reads its vectors contiguously.
+    b.c_transposed(dqk, dv, c, bh) = f.c_state(dv, dqk, c, bh);
+    b.dc_next_transposed(dqk, dv, c, bh) = b.dc_state(dv, dqk, c + 1, bh);
+    b.v_weighted(dv, sigma, c, bh) = f.v_chunk(dv, sigma, c, bh) * f.state_weight(sigma, c, bh);
+
+    Expr r_tau = b.r_tau, r_dv = b.r_dv, r_sigma = f.r_sigma, r_dqk = f.r_dqk;
+    b.dq_inter(dqk, tau, c, bh) = 0.0f;
+    b.dq_inter(dqk, tau, c, bh) += b.c_transposed(dqk, r_dv, c, bh) * b.dh_inter(r_dv, tau, c, bh);
+    b.dq_chunk(dqk, tau, c, bh) = b.dq_inter(dqk, tau, c, bh);
+    b.dq_chunk(dqk, tau, c, bh) += f.k_chunk(dqk, r_sigma, c, bh) * d_scores(r_sigma, tau);
+    b.dk_state(dqk, sigma, c, bh) = 0.0f;
+    b.dk_state(dqk, sigma, c, bh) += b.dc_next_transposed(dqk, r_dv, c, bh) * b.v_weighted(r_dv, sigma, c, bh);
+    b.dk_chunk(dqk, sigma, c, bh) = b.dk_state(dqk, sigma, c, bh);
+    b.dk_chunk(dqk, sigma, c, bh) += f.q_chunk(dqk, r_tau, c, bh) * d_scores(sigma, r_tau);
+    b.dv_chunk(dv, sigma, c, bh) = 0.0f;
+    b.dv_chunk(dv, sigma, c, bh) += b.dh_scaled(dv, r_tau, c, bh) * f.intra_weight(sigma, r_tau, c, bh);
+    b.dv_chunk(dv, sigma, c, bh) += b.dc_state(dv, r_dqk, c + 1, bh) * f.k_weighted(r_dqk, sigma, c, bh);
+
+    // Gate gradients, per chunk (see the top).
+    b.inter_gate(tau, c, bh) = 0.0f;
+    b.inter_gate(tau, c, bh) += f.q_chunk(r_dqk, tau, c, bh) * b.dq_inter(r_dqk, tau, c, bh);
+    b.state_gate(sigma, c, bh) = 0.0f;
+    b.state_gate(sigma, c, bh) += f.k_chunk(r_dqk, sigma, c, bh) * b.dk_state(r_dqk, sigma, c, bh);
+    b.intra_row(tau, c, bh) = 0.0f;
+    b.intra_row(tau, c, bh) += Halide::select(r_sigma < tau, d_log_weight(r_sigma, tau), 0.0f);
+    b.intra_col(sigma, c, bh) = 0.0f;  // diagonal included
+    b.intra_col(sigma, c, bh) += d_log_weight(sigma, r_tau);
+    b.r_state = RDom(0, in.dhv, 0, in.dhqk, "r_state");
+    b.decay_gate_rows(dv, c, bh) = 0.0f;
+    b.decay_gate_rows(dv, c, bh) += b.dc_state(dv, r_dqk, c + 1, bh) * f.c_state(dv, r_dqk, c, bh);
+    b.decay_gate(c, bh) = 0.0f;
+    b.decay_gate(c, bh) += b.decay_gate_rows(r_dv, c, bh);
+    b.r_tau_rev = RDom(0, L, "r_tau_rev");
+    Expr rt = L - 1 - b.r_tau_rev;
+    b.gate_suffix(tau, c, bh) = Halide::undef<float>();
+    b.gate_suffix(L, c, bh) = 0.0f;
+    b.gate_suffix(rt, c, bh) = b.gate_suffix(rt + 1, c, bh) + b.inter_gate(rt, c, bh) + b.intra_row(rt, c, bh) -
+                               (b.intra_col(rt, c, bh) - d_log_weight(rt, rt));
+    b.r_tau_fwd = RDom(1, L - 1, "r_tau_fwd");
+    Expr rp = b.r_tau_fwd;
+    b.gate_prefix(tau, c, bh) = Halide::undef<float>();
+    b.gate_prefix(0, c, bh) = f.state_decay(c, bh) * b.decay_gate(c, bh);
+    b.gate_prefix(rp, c, bh) = b.gate_prefix(rp - 1, c, bh) + b.state_gate(rp - 1, c, bh);
+
+    // Per token, back in the inputs' layout.
+    Expr pos = t % L, chunk = t / L;
+    b.dq(dqk, t, bh) = b.dq_chunk(dqk, pos, chunk, bh);
+    b.dk(dqk, t, bh) = b.dk_chunk(dqk, pos, chunk, bh);
+    b.dv(dv, t, bh) = b.dv_chunk(dv, pos, chunk, bh);
+    b.di(t, bh) = b.intra_col(pos, chunk, bh) + b.state_gate(pos, chunk, bh);
+    Expr fgate = in.fgate(t, bh);
+    b.df(t, bh) = (b.gate_suffix(pos, chunk, bh) + b.gate_prefix(pos, chunk, bh)) /
+                  (1.0f + Halide::exp(fgate));  // d logsigmoid(f) / df = sigmoid(-f)
+
+    b.dc_initial(dv, dqk, bh) = b.dc_state(dv, dqk, 0, bh);
+    b.dm_initial(bh) = 0.0f;
+    b.dm_initial(bh) += b.dc_state(b.r_state.x, b.r_state.y, 0, bh) * f.c_state(b.r_state.x, b.r_state.y, 0, bh);
+    return b;
+}
+
+}  // namespace hmlstm

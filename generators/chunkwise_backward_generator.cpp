@@ -1,0 +1,81 @@
+// Glue for the chunkwise backward (math: chunkwise_backward.h, schedule: schedules/chunkwise_backward_cpu.cpp).
+#include <stdexcept>
+
+#include "../schedules/cpu_schedules.h"
+
+namespace hmlstm {
+namespace {
+
+class ChunkwiseBackward : public Halide::Generator<ChunkwiseBackward> {
+public:
+    GeneratorParam<int> chunk_size{"chunk_size", 64};
+    // true: the states before each chunk are recomputed by the forward's scan; false: read from chunk_c/n/m, as
+    // the forward saved them.
+    GeneratorParam<bool> recompute_states{"recompute_states", true};
+    GeneratorParam<int> vector_blocks{"vector_blocks", 0};
+    GeneratorParam<int> row_block{"row_block", 0};
+
+    Input<Buffer<void, 3>> q{"q"};                   // (dqk, t, bh)
+    Input<Buffer<void, 3>> k{"k"};                   // (dqk, t, bh)
+    Input<Buffer<void, 3>> v{"v"};                   // (dv, t, bh)
+    Input<Buffer<float, 2>> igate{"igate"};          // (t, bh)
+    Input<Buffer<float, 2>> fgate{"fgate"};          // (t, bh)
+    Input<Buffer<float, 3>> c_initial{"c_initial"};  // (dv, dqk, bh)
+    Input<Buffer<float, 2>> n_initial{"n_initial"};  // (dqk, bh)
+    Input<Buffer<float, 1>> m_initial{"m_initial"};  // (bh)
+    Input<Buffer<float, 4>> chunk_c{"chunk_c"};      // (dv, dqk, kk, bh), kk = 0..K; read when !recompute_states
+    Input<Buffer<float, 3>> chunk_n{"chunk_n"};      // (dqk, kk, bh)
+    Input<Buffer<float, 2>> chunk_m{"chunk_m"};      // (kk, bh)
+    Input<Buffer<void, 3>> dh{"dh"};                 // (dv, t, bh)
+    Input<Buffer<float, 3>> dc_last{"dc_last"};      // (dv, dqk, bh)
+    Input<float> eps{"eps"};
+    Input<float> norm_val{"norm_val"};
+    Input<bool> stabilize_correctly{"stabilize_correctly"};
+
+    Output<Buffer<void, 3>> dq{"dq"};                // (dqk, t, bh), the inputs' type
+    Output<Buffer<void, 3>> dk{"dk"};
+    Output<Buffer<void, 3>> dv{"dv"};                // (dv, t, bh)
+    Output<Buffer<float, 2>> di{"di"};               // (t, bh)
+    Output<Buffer<float, 2>> df{"df"};
+    Output<Buffer<float, 3>> dc_initial{"dc_initial"};
+    Output<Buffer<float, 1>> dm_initial{"dm_initial"};
+
+    void generate() {
+        bfloat16_on_bits() = get_target().has_gpu_feature();
+        if (get_target().has_gpu_feature()) {
+            throw std::invalid_argument("mlstm_chunkwise_bw: no GPU schedule yet");
+        }
+        ChunkwiseInputs in{q, k, v, igate, fgate, c_initial, n_initial, m_initial,
+                           q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(),
+                           eps, norm_val, stabilize_correctly, chunk_size, false, q.type()};
+        ChunkwiseFuncs states;
+        if (!recompute_states) {  // feature indices clamped, as wherever the math reads a buffer
+            Var dv = states.dv, dqk = states.dqk, kk = states.kk, bh = states.bh;
+            Expr dv_in = feature(dv, v.dim(0).extent()), dqk_in = feature(dqk, q.dim(0).extent());
+            states.c_state(dv, dqk, kk, bh) = chunk_c(dv_in, dqk_in, kk, bh);
+            states.n_state(dqk, kk, bh) = chunk_n(dqk_in, kk, bh);
+            states.m_state(kk, bh) = chunk_m(kk, bh);
+        }
+        ChunkwiseFuncs f = define_chunkwise(in, states);
+        ChunkwiseBackwardFuncs b = define_chunkwise_backward(in, f, {dh, dc_last});
+
+        dq(f.dqk, f.t, f.bh) = narrow(b.dq(f.dqk, f.t, f.bh), dq.type());
+        dk(f.dqk, f.t, f.bh) = narrow(b.dk(f.dqk, f.t, f.bh), dk.type());
+        dv(f.dv, f.t, f.bh) = narrow(b.dv(f.dv, f.t, f.bh), dv.type());
+        di(f.t, f.bh) = b.di(f.t, f.bh);
+        df(f.t, f.bh) = b.df(f.t, f.bh);
+        dc_initial(f.dv, f.dqk, f.bh) = b.dc_initial(f.dv, f.dqk, f.bh);
+        dm_initial(f.bh) = b.dm_initial(f.bh);
+
+        CpuKnobs knobs;
+        knobs.vector_blocks = vector_blocks;
+        knobs.row_block = row_block;
+        ChunkwiseBackwardOutputs out{dq, dk, dv, di, df, dc_initial, dm_initial};
+        schedule_chunkwise_backward_cpu(f, b, out, chunk_size, recompute_states, resolve_knobs(knobs, get_target()));
+    }
+};
+
+}  // namespace
+}  // namespace hmlstm
+
+HALIDE_REGISTER_GENERATOR(hmlstm::ChunkwiseBackward, mlstm_chunkwise_bw)

@@ -1,0 +1,233 @@
+// The chunkwise backward kernels against the float64 reference backward (spec: "Backward"; tests of the reference
+// itself: test_reference_backward.cpp). Every gradient is judged by its relative error per (batch, head) slice:
+// float32 below 1e-4, bfloat16 inputs below 1e-2.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "test_support.h"
+
+using namespace test;
+
+namespace {
+
+double gradient_bound(DType dtype) { return dtype == DType::float32 ? 1e-4 : 1e-2; }
+
+std::string describe(const Shape &s) {
+    return "shape (" + std::to_string(s.B) + "," + std::to_string(s.NH) + "," + std::to_string(s.S) + "," +
+           std::to_string(s.DHQK) + "," + std::to_string(s.DHV) + ")";
+}
+
+// dh drawn from N(0, 1), as the kernel sees it (rounded to the dtype), and 0 on the ill-conditioned tokens of the
+// forward at any of `chunks`. A token's normalizer is a sum whose float32 value errs by up to kappa 2^-24 relative
+// (docs/precision.md); the gradients scale with 1/den, so a token with kappa above kWellConditioned would carry that
+// error into dq, dk and dv beyond the gradient bound whatever the kernel does. Their outputs are judged by their
+// conditioning in the forward tests; here the gradient flows from the well-conditioned ones (all but a few percent).
+std::vector<double> random_dh(const Problem &p, const hmlstm_ref::States *initial, std::vector<int64_t> chunks,
+                              std::mt19937_64 &rng) {
+    const Shape &s = p.shape;
+    std::vector<double> worst(size_t(s.heads() * s.S), 0.0), kappa;
+    for (int64_t chunk : chunks) {
+        hmlstm_ref::chunkwise(s, p.in, initial, nullptr, {chunk}, &kappa);
+        for (size_t t = 0; t < worst.size(); t++) worst[t] = std::max(worst[t], kappa[t]);
+    }
+    std::normal_distribution<double> normal(0, 1);
+    std::vector<double> dh(size_t(s.heads() * s.S * s.DHV));
+    for (size_t e = 0; e < dh.size(); e++) dh[e] = worst[e / s.DHV] <= kWellConditioned ? normal(rng) : 0.0;
+    return decode(encode(dh, p.dtype), p.dtype);
+}
+
+std::vector<double> random_dc(const Shape &s, std::mt19937_64 &rng) {
+    std::normal_distribution<double> normal(0, 1);
+    std::vector<double> dc(size_t(s.heads() * s.DHQK * s.DHV));
+    for (double &e : dc) e = normal(rng);
+    return to_double(to_float(dc));
+}
+
+struct Expected {
+    hmlstm_ref::Gradients grads;
+    std::vector<double> dc_initial, dm_initial;
+};
+
+Expected reference(const Problem &p, const hmlstm_ref::States *initial, const std::vector<double> &dh,
+                   const std::vector<double> *dc_last, int64_t chunk) {
+    Expected e;
+    e.grads = hmlstm_ref::chunkwise_backward(p.shape, p.in, initial, dh, {chunk}, &e.dc_initial, dc_last,
+                                             &e.dm_initial);
+    return e;
+}
+
+// Every gradient of `r` against `e`.
+void check_gradients(const BackwardResult &r, const Expected &e, const Shape &s, DType dtype, bool initial_states) {
+    const double bound = gradient_bound(dtype);
+    const struct {
+        const char *name;
+        const std::vector<double> &out, &ref;
+        int64_t slice;
+    } all[] = {{"dq", r.grads.dq, e.grads.dq, s.S * s.DHQK}, {"dk", r.grads.dk, e.grads.dk, s.S * s.DHQK},
+               {"dv", r.grads.dv, e.grads.dv, s.S * s.DHV},  {"di", r.grads.di, e.grads.di, s.S},
+               {"df", r.grads.df, e.grads.df, s.S},          {"dc_initial", r.dc_initial, e.dc_initial, s.DHQK * s.DHV},
+               {"dm_initial", r.dm_initial, e.dm_initial, s.heads()}};
+    for (const auto &g : all) {
+        if (!initial_states && std::string(g.name) == "dm_initial") continue;  // C_0 = 0: dm_initial is exactly 0
+        const Comparison c = compare(g.out, g.ref, g.slice);
+        INFO(g.name << ": " << c.describe());
+        CHECK(c.finite);
+        CHECK(c.worst <= bound);
+    }
+    for (double x : r.dn_initial) REQUIRE(x == 0.0);
+}
+
+hmlstm::ChunkwiseOptions options(int64_t chunk, bool recompute) {
+    hmlstm::ChunkwiseOptions o;
+    o.chunk_size = chunk;
+    o.recompute_states_in_bw = recompute;
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("chunkwise backward matches the reference on every shape and dtype", "[backward][cpu]") {
+    std::mt19937_64 rng(test_seed() + 80);
+    INFO("HMLSTM_TEST_SEED=" << test_seed());
+    for (const Shape &s : standard_shapes()) {
+        for (DType dtype : {DType::float32, DType::bfloat16}) {
+            Problem p = random_problem(s, dtype, Gates::typical, rng);
+            const std::vector<double> dh = random_dh(p, nullptr, {64}, rng);
+            const Expected e = reference(p, nullptr, dh, nullptr, 64);
+            const BackwardResult r = run_chunkwise_backward(p, nullptr, dh, nullptr, options(64, true));
+            INFO(describe(s) << " dtype " << int(dtype) << ": " << r.error.message);
+            REQUIRE(r.error.ok());
+            check_gradients(r, e, s, dtype, false);
+        }
+    }
+}
+
+TEST_CASE("chunkwise backward at every chunk size, with extreme gates, initial states, the last C's gradient and a "
+          "partial last chunk, recomputing or reading the saved states",
+          "[backward][cpu]") {
+    std::mt19937_64 rng(test_seed() + 81);
+    INFO("HMLSTM_TEST_SEED=" << test_seed());
+    const Shape s{2, 2, 333, 40, 72};  // 333 = 5 * 64 + 13: a partial chunk for every chunk size
+    for (Gates gates : {Gates::typical, Gates::extreme, Gates::forget_closed}) {
+        for (DType dtype : {DType::float32, DType::bfloat16}) {
+            Problem p = random_problem(s, dtype, gates, rng);
+            hmlstm_ref::States init = random_states(s, rng);
+            const std::vector<double> dh = random_dh(p, &init, {16, 32, 64, 128, 256}, rng);
+            const std::vector<double> dc_last = random_dc(s, rng);
+            for (int64_t chunk : {16, 32, 64, 128, 256}) {
+                const Expected e = reference(p, &init, dh, &dc_last, chunk);
+                for (bool recompute : {true, false}) {
+                    const BackwardResult r = run_chunkwise_backward(p, &init, dh, &dc_last, options(chunk, recompute));
+                    INFO("gates " << int(gates) << " dtype " << int(dtype) << " chunk " << chunk << " recompute "
+                                  << recompute << ": " << r.error.message);
+                    REQUIRE(r.error.ok());
+                    check_gradients(r, e, s, dtype, true);
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("chunkwise backward of a sequence split in two, chained by the state gradients, equals one run",
+          "[backward][cpu]") {
+    std::mt19937_64 rng(test_seed() + 82);
+    INFO("HMLSTM_TEST_SEED=" << test_seed());
+    const int64_t chunk = 32;
+    const Shape whole{1, 3, 160, 24, 40}, first{1, 3, 96, 24, 40}, second{1, 3, 64, 24, 40};  // split at a chunk edge
+    Problem p = random_problem(whole, DType::float32, Gates::typical, rng);
+    hmlstm_ref::States init = random_states(whole, rng);
+    const std::vector<double> dh = random_dh(p, &init, {chunk}, rng);
+    const Expected e = reference(p, &init, dh, nullptr, chunk);
+
+    // The pieces' inputs, and the state between them from the first piece's forward.
+    auto piece = [&](const Shape &s, int64_t from) {
+        Problem q{s, p.dtype, {}};
+        for (int64_t bh = 0; bh < whole.heads(); bh++) {
+            auto take = [&](const std::vector<double> &x, std::vector<double> &to, int64_t width) {
+                to.insert(to.end(), x.begin() + (bh * whole.S + from) * width,
+                          x.begin() + (bh * whole.S + from + s.S) * width);
+            };
+            take(p.in.q, q.in.q, whole.DHQK), take(p.in.k, q.in.k, whole.DHQK), take(p.in.v, q.in.v, whole.DHV);
+            take(p.in.i, q.in.i, 1), take(p.in.f, q.in.f, 1);
+        }
+        return q;
+    };
+    auto rows = [&](const std::vector<double> &x, const Shape &s, int64_t from, int64_t width) {
+        std::vector<double> out;
+        for (int64_t bh = 0; bh < whole.heads(); bh++) {
+            out.insert(out.end(), x.begin() + (bh * whole.S + from) * width,
+                       x.begin() + (bh * whole.S + from + s.S) * width);
+        }
+        return out;
+    };
+    const Problem p1 = piece(first, 0), p2 = piece(second, first.S);
+    hmlstm_ref::States middle;
+    hmlstm_ref::chunkwise(first, p1.in, &init, &middle, {chunk});
+    const BackwardResult r2 = run_chunkwise_backward(p2, &middle, rows(dh, second, first.S, whole.DHV), nullptr,
+                                                     options(chunk, true));
+    INFO(r2.error.message);
+    REQUIRE(r2.error.ok());
+    const BackwardResult r1 =
+        run_chunkwise_backward(p1, &init, rows(dh, first, 0, whole.DHV), &r2.dc_initial, options(chunk, false));
+    INFO(r1.error.message);
+    REQUIRE(r1.error.ok());
+    // The second piece's gradient of the state it started from is the first's of its last one; its dm_initial is
+    // <dC, C> of that state, which the whole run does not return.
+    const Expected e1{{rows(e.grads.dq, first, 0, whole.DHQK), rows(e.grads.dk, first, 0, whole.DHQK),
+                       rows(e.grads.dv, first, 0, whole.DHV), rows(e.grads.di, first, 0, 1),
+                       rows(e.grads.df, first, 0, 1)},
+                      e.dc_initial, e.dm_initial};
+    const Expected e2{{rows(e.grads.dq, second, first.S, whole.DHQK), rows(e.grads.dk, second, first.S, whole.DHQK),
+                       rows(e.grads.dv, second, first.S, whole.DHV), rows(e.grads.di, second, first.S, 1),
+                       rows(e.grads.df, second, first.S, 1)},
+                      r2.dc_initial, r2.dm_initial};
+    check_gradients(r1, e1, first, DType::float32, true);
+    check_gradients(r2, e2, second, DType::float32, true);
+}
+
+TEST_CASE("chunkwise backward rejects bad arguments and writes nothing", "[backward][cpu]") {
+    std::mt19937_64 rng(test_seed() + 83);
+    const Shape s{1, 2, 40, 16, 24};
+    Problem p = random_problem(s, DType::float32, Gates::typical, rng);
+    std::vector<float> q = to_float(p.in.q), k = to_float(p.in.k), v = to_float(p.in.v);
+    std::vector<float> i = to_float(p.in.i), f = to_float(p.in.f), dh(size_t(s.heads() * s.S * s.DHV), 1.0f);
+    std::vector<float> dq(q.size(), 7.0f), dk(k.size(), 7.0f), dv(v.size(), 7.0f), di(i.size(), 7.0f),
+        df(f.size(), 7.0f);
+    const hmlstm::QKV qkv{q.data(), k.data(), v.data(), hmlstm::DType::float32};
+    const hmlstm::Gates gates{i.data(), f.data()};
+    const hmlstm::Gradients grads{dq.data(), dk.data(), dv.data(), di.data(), df.data()};
+    auto untouched = [&] {
+        for (const std::vector<float> *g : {&dq, &dk, &dv, &di, &df}) {
+            for (float x : *g) REQUIRE(x == 7.0f);
+        }
+    };
+    const hmlstm::Shape shape = api_shape(s);
+    auto expect = [&](const hmlstm::Error &e, hmlstm::Status status, const char *names) {
+        INFO(e.message);
+        CHECK(e.status == status);
+        CHECK(e.message.find(names) != std::string::npos);
+        untouched();
+    };
+    hmlstm::Gradients no_dk = grads;
+    no_dk.dk = nullptr;
+    expect(hmlstm::mlstm_chunkwise_bw(shape, qkv, gates, dh.data(), no_dk), hmlstm::Status::null_pointer, "grads.dk");
+    expect(hmlstm::mlstm_chunkwise_bw(shape, qkv, gates, nullptr, grads), hmlstm::Status::null_pointer, "dh");
+    hmlstm::ChunkwiseOptions o;
+    o.recompute_states_in_bw = false;
+    o.chunk_size = 16;
+    expect(hmlstm::mlstm_chunkwise_bw(shape, qkv, gates, dh.data(), grads, {}, nullptr, o),
+           hmlstm::Status::null_pointer, "saved.c");
+    std::vector<float> sc(size_t(s.heads() * 4 * s.DHQK * s.DHV)), sn(size_t(s.heads() * 4 * s.DHQK)),
+        sm(size_t(s.heads() * 4));
+    o.chunk_size = 0;
+    expect(hmlstm::mlstm_chunkwise_bw(shape, qkv, gates, dh.data(), grads, {}, nullptr, o,
+                                      {sc.data(), sn.data(), sm.data()}),
+           hmlstm::Status::invalid_argument, "explicit chunk_size");
+    o = {};
+    o.chunk_size = 48;
+    expect(hmlstm::mlstm_chunkwise_bw(shape, qkv, gates, dh.data(), grads, {}, nullptr, o),
+           hmlstm::Status::unsupported, "chunk_size = 48");
+    dh[5] = std::nanf("");
+    expect(hmlstm::mlstm_chunkwise_bw(shape, qkv, gates, dh.data(), grads), hmlstm::Status::non_finite_input, "dh");
+}
