@@ -181,7 +181,17 @@ int main(int argc, char **argv) {
         hmlstm::ParallelOptions o;
         o.check_finite = false;
         double ms = median_ms([&] { check(hmlstm::parallel_stabilized_simple(s, d.qkv(), d.gates(), d.h.data(), o)); });
-        flop_row("parallel fw", s, ms, s.B * s.NH * 2.0 * s.S * s.S * (s.DHQK + s.DHV));
+        const double fw = s.B * s.NH * 2.0 * s.S * s.S * (s.DHQK + s.DHV);
+        flop_row("parallel fw", s, ms, fw);
+        // Its backward: the scores again, dW, and the products of dq, dk (with DHQK) and dv (with DHV).
+        const double bw = s.B * s.NH * 2.0 * s.S * s.S * (3.0 * s.DHQK + 2.0 * s.DHV);
+        std::vector<float> dq(d.q.size()), dk(d.k.size()), dv(d.v.size()), di(d.i.size()), df(d.f.size());
+        const hmlstm::Gradients grads{dq.data(), dk.data(), dv.data(), di.data(), df.data()};
+        ms = median_ms([&] {
+            check(hmlstm::parallel_stabilized_simple(s, d.qkv(), d.gates(), d.h.data(), o));
+            check(hmlstm::parallel_stabilized_simple_bw(s, d.qkv(), d.gates(), d.v.data(), grads, o));
+        });
+        flop_row("parallel fwbw", s, ms, fw + bw);
     }
     // Recurrent step: memory traffic, the state C (and n) read once and written once. Its ceiling is an in-place
     // update of a buffer of the state's size, which on a machine with a large last-level cache can be served from

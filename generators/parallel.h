@@ -23,7 +23,7 @@ struct ParallelFuncs {
     Func q_scaled{"q_scaled"}, k_transposed{"k_transposed"}, v_in{"v_in"};
     Func scores{"scores"};                // s q_t . k_j
     Func weighted_scores{"weighted_scores"};  // Ct(j, t) = scores * exp(logD - m)
-    Func row_sum{"row_sum"}, h_num{"h_num"}, h{"h"};
+    Func row_sum{"row_sum"}, h_num{"h_num"}, den{"den"}, h{"h"};
     RDom r_t, r_j, r_dqk, r_rows;
 };
 
@@ -68,8 +68,8 @@ inline ParallelFuncs define_parallel(const ParallelInputs &in) {
     f.h_num(dv, t, bh) = 0.0f;
     f.h_num(dv, t, bh) += f.weighted_scores(f.r_j, t, bh) * f.v_in(dv, f.r_j, bh);
     Expr scale = f.row_scale(t, bh);
-    Expr den = normalizer(f.row_sum(t, bh) * scale, Halide::exp(-f.stabilizer(t, bh)), in.eps);
-    f.h(dv, t, bh) = f.h_num(dv, t, bh) * scale / den;
+    f.den(t, bh) = normalizer(f.row_sum(t, bh) * scale, Halide::exp(-f.stabilizer(t, bh)), in.eps);
+    f.h(dv, t, bh) = f.h_num(dv, t, bh) * scale / f.den(t, bh);
     return f;
 }
 

@@ -111,9 +111,12 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     staged(k_weighted_dv, out.dv, f.dqk);
 
     // (6)
-    for (Func fn : {b.inter_gate, b.state_gate, b.intra_row, b.intra_col, b.decay_gate, b.gate_suffix, b.gate_prefix}) {
+    for (Func fn : {b.inter_gate, b.state_gate, b.intra_spanning, b.decay_gate, b.gate_suffix, b.gate_prefix}) {
         per_chunk(fn);
     }
+    per_chunk(b.intra_suffix);
+    b.intra_suffix.update(0).vectorize(f.sigma, vec, guard);
+    b.intra_suffix.update(1).vectorize(f.sigma, vec, guard);
     per_chunk(b.decay_gate_rows).vectorize(f.dv, vec, guard);
     b.decay_gate_rows.update().vectorize(f.dv, vec, guard);
     for (Func fn : {out.di, out.df}) fn.parallel(f.bh).vectorize(f.t, vec, guard);

@@ -5,6 +5,7 @@
 #include "../generators/chunkwise.h"
 #include "../generators/chunkwise_backward.h"
 #include "../generators/parallel.h"
+#include "../generators/parallel_backward.h"
 #include "../generators/recurrent.h"
 #include "cpu_common.h"
 
@@ -22,6 +23,14 @@ void schedule_recurrent_sequence_cpu(SequenceFuncs &f, SequenceOutputs &out, con
                                      const Halide::Target &target);
 
 void schedule_parallel_cpu(ParallelFuncs &f, Halide::Func h, const CpuKnobs &knobs, const Halide::Target &target);
+// The parallel form's gate matrices, stabilizers and staged keys and values, shared with its backward.
+void schedule_parallel_gates_cpu(ParallelFuncs &f, const CpuKnobs &knobs);
+
+struct ParallelBackwardOutputs {
+    Halide::Func dq, dk, dv, di, df;
+};
+void schedule_parallel_backward_cpu(ParallelFuncs &f, ParallelBackwardFuncs &b, ParallelBackwardOutputs &out,
+                                    const CpuKnobs &knobs);
 
 struct ChunkwiseOutputs {
     Halide::Func h, c_last, n_last, m_last;

@@ -8,12 +8,8 @@ using namespace Halide;
 // Gate matrices and staged (widened, transposed) inputs first, per (batch, head); then blocks of query rows in
 // parallel over (block, batch-head), each forming its scores against all keys and its outputs from them in
 // register-blocked products. Every hot loop reads staged buffers only: no clamped (gathered) loads, no guards.
-void schedule_parallel_cpu(ParallelFuncs &f, Func h, const CpuKnobs &k, const Target &) {
+void schedule_parallel_gates_cpu(ParallelFuncs &f, const CpuKnobs &k) {
     const int vec = k.vector_width;
-    const int cols = vec * k.vector_blocks;
-    const int rows = k.row_block;
-    const int query_block = 64;
-
     f.log_fgate.compute_root().parallel(f.bh);
     f.cum_log_fgate.compute_root().parallel(f.bh).vectorize(f.j, vec, TailStrategy::RoundUp);
     f.cum_log_fgate.update().reorder(f.j, f.r_t).parallel(f.bh).vectorize(f.j, vec, TailStrategy::GuardWithIf);
@@ -23,7 +19,15 @@ void schedule_parallel_cpu(ParallelFuncs &f, Func h, const CpuKnobs &k, const Ta
     for (Func fn : {f.row_stabilizer, f.stabilizer, f.row_scale}) fn.compute_root().parallel(f.bh);
     f.k_transposed.compute_root().parallel(f.bh).vectorize(f.j, vec, TailStrategy::RoundUp);
     f.v_in.compute_root().parallel(f.bh).vectorize(f.dv, vec, TailStrategy::RoundUp);
+}
 
+void schedule_parallel_cpu(ParallelFuncs &f, Func h, const CpuKnobs &k, const Target &) {
+    const int vec = k.vector_width;
+    const int cols = vec * k.vector_blocks;
+    const int rows = k.row_block;
+    const int query_block = 64;
+
+    schedule_parallel_gates_cpu(f, k);
     Var t_block("t_block"), block("block");
     h.split(f.t, t_block, f.t, query_block, TailStrategy::GuardWithIf)
         .fuse(t_block, f.bh, block)

@@ -342,6 +342,59 @@ Result run_chunkwise(const Problem &p, const hmlstm_ref::States *initial, hmlstm
     return r;
 }
 
+namespace {
+// A backward's outputs, poisoned with NaN so that an unwritten element shows; with `states`, the initial states'.
+struct ApiGradients {
+    DType dtype;
+    std::vector<uint8_t> dq, dk, dv, di, df, dc0, dn0, dm0;
+    Mirror dq_m, dk_m, dv_m, di_m, df_m, dc0_m, dn0_m, dm0_m;
+    bool states;
+    static std::vector<uint8_t> poisoned(int64_t n, DType dtype) {
+        return encode(std::vector<double>(size_t(n), std::numeric_limits<double>::quiet_NaN()), dtype);
+    }
+    ApiGradients(const Problem &p, bool with_states)
+        : dtype(p.dtype), dq(poisoned(p.shape.heads() * p.shape.S * p.shape.DHQK, p.dtype)), dk(dq),
+          dv(poisoned(p.shape.heads() * p.shape.S * p.shape.DHV, p.dtype)),
+          di(poisoned(p.shape.heads() * p.shape.S, DType::float32)), df(di),
+          dc0(poisoned(p.shape.heads() * p.shape.DHQK * p.shape.DHV, DType::float32)),
+          dn0(poisoned(p.shape.heads() * p.shape.DHQK, DType::float32)), dm0(poisoned(p.shape.heads(), DType::float32)),
+          dq_m(dq), dk_m(dk), dv_m(dv), di_m(di), df_m(df), dc0_m(dc0), dn0_m(dn0), dm0_m(dm0), states(with_states) {}
+    hmlstm::Gradients api() const {
+        hmlstm::Gradients g{dq_m.api(), dk_m.api(), dv_m.api(), di_m.as<float>(), df_m.as<float>()};
+        if (states) {
+            g.dc_initial = dc0_m.as<float>();
+            g.dn_initial = dn0_m.as<float>();
+            g.dm_initial = dm0_m.as<float>();
+        }
+        return g;
+    }
+    void back(BackwardResult *r) {
+        for (Mirror *m : {&dq_m, &dk_m, &dv_m, &di_m, &df_m, &dc0_m, &dn0_m, &dm0_m}) m->back();
+        r->grads = {decode(dq, dtype), decode(dk, dtype), decode(dv, dtype), decode(di, DType::float32),
+                    decode(df, DType::float32)};
+        r->dc_initial = decode(dc0, DType::float32);
+        r->dn_initial = decode(dn0, DType::float32);
+        r->dm_initial = decode(dm0, DType::float32);
+    }
+};
+}  // namespace
+
+BackwardResult run_parallel_backward(const Problem &p, const std::vector<double> &dh, hmlstm::ParallelOptions o) {
+    ApiInputs in(p);
+    const size_t mask_bytes = o.lower_triangular_matrix ? size_t(p.shape.S * p.shape.S) : 0;
+    std::vector<uint8_t> mask_host(o.lower_triangular_matrix, o.lower_triangular_matrix + mask_bytes);
+    Mirror mask(mask_host);
+    if (o.lower_triangular_matrix) o.lower_triangular_matrix = mask.as<uint8_t>();
+    o.device = device_options();
+    std::vector<uint8_t> dh_host = encode(dh, p.dtype);
+    Mirror dh_api(dh_host);
+    ApiGradients g(p, false);
+    BackwardResult r;
+    r.error = hmlstm::parallel_stabilized_simple_bw(api_shape(p.shape), in.qkv, in.gates, dh_api.api(), g.api(), o);
+    g.back(&r);
+    return r;
+}
+
 BackwardResult run_chunkwise_backward(const Problem &p, const hmlstm_ref::States *initial,
                                      const std::vector<double> &dh, const std::vector<double> *dc_last,
                                      hmlstm::ChunkwiseOptions o) {
@@ -366,25 +419,10 @@ BackwardResult run_chunkwise_backward(const Problem &p, const hmlstm_ref::States
     std::vector<uint8_t> dh_host = encode(dh, p.dtype);
     std::vector<float> dc_last_host = dc_last ? to_float(*dc_last) : std::vector<float>();
     Mirror dh_api(dh_host), dc_last_api(dc_last_host);
-    // Every output poisoned with NaN, so that an unwritten element shows.
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    auto poisoned = [&](int64_t n, DType dtype) { return encode(std::vector<double>(size_t(n), nan), dtype); };
-    std::vector<uint8_t> dq = poisoned(s.heads() * s.S * s.DHQK, p.dtype), dk = dq;
-    std::vector<uint8_t> dv = poisoned(s.heads() * s.S * s.DHV, p.dtype);
-    std::vector<uint8_t> di = poisoned(s.heads() * s.S, DType::float32), df = di;
-    std::vector<uint8_t> dc0 = poisoned(s.heads() * s.DHQK * s.DHV, DType::float32);
-    std::vector<uint8_t> dn0 = poisoned(s.heads() * s.DHQK, DType::float32), dm0 = poisoned(s.heads(), DType::float32);
-    Mirror dq_m(dq), dk_m(dk), dv_m(dv), di_m(di), df_m(df), dc0_m(dc0), dn0_m(dn0), dm0_m(dm0);
-    const hmlstm::Gradients grads{dq_m.api(), dk_m.api(), dv_m.api(), di_m.as<float>(), df_m.as<float>(),
-                                  dc0_m.as<float>(), dn0_m.as<float>(), dm0_m.as<float>()};
-    r.error = hmlstm::mlstm_chunkwise_bw(api_shape(s), in.qkv, in.gates, dh_api.api(), grads, initial_api,
+    ApiGradients g(p, true);
+    r.error = hmlstm::mlstm_chunkwise_bw(api_shape(s), in.qkv, in.gates, dh_api.api(), g.api(), initial_api,
                                          dc_last ? dc_last_api.as<float>() : nullptr, o, saved);
-    for (Mirror *m : {&dq_m, &dk_m, &dv_m, &di_m, &df_m, &dc0_m, &dn0_m, &dm0_m}) m->back();
-    r.grads = {decode(dq, p.dtype), decode(dk, p.dtype), decode(dv, p.dtype), decode(di, DType::float32),
-               decode(df, DType::float32)};
-    r.dc_initial = decode(dc0, DType::float32);
-    r.dn_initial = decode(dn0, DType::float32);
-    r.dm_initial = decode(dm0, DType::float32);
+    g.back(&r);
     return r;
 }
 

@@ -295,6 +295,20 @@ Error mlstm_chunkwise_fw(const Shape &s, const QKV &qkv, const Gates &gates, voi
     });
 }
 
+namespace {
+
+// What every backward checks besides its forward's inputs: dh, the gradients' pointers, and (host memory, with
+// check_finite) dh's finiteness. Backward kernels run on the CPU only so far.
+void check_backward(Checker &check, const DataChecks &data, const Gradients &grads, Memory *mem) {
+    check_inputs(check, data, mem);
+    check.require(!mem->cuda, Status::unsupported, "no CUDA backward kernel yet: run the backward on host memory");
+    check.pointer(grads.dq, "grads.dq").pointer(grads.dk, "grads.dk").pointer(grads.dv, "grads.dv");
+    check.pointer(grads.di, "grads.di").pointer(grads.df, "grads.df");
+    if (data.check_finite && check.ok()) check.finite(data.h, data.qkv.dtype, TensorSizes(data.s).v, "dh");
+}
+
+}  // namespace
+
 Error mlstm_chunkwise_bw(const Shape &s, const QKV &qkv, const Gates &gates, const void *dh, const Gradients &grads,
                          const InitialStates &initial, const float *dc_last, const ChunkwiseOptions &o,
                          const ChunkStates &saved) {
@@ -303,17 +317,11 @@ Error mlstm_chunkwise_bw(const Shape &s, const QKV &qkv, const Gates &gates, con
     Memory mem;
     DataChecks data{s, qkv, gates, dh, o.eps, o.check_finite, o.device};
     data.h_name = "dh";
-    check_inputs(check, data, &mem);
-    check.require(!mem.cuda, Status::unsupported, "no CUDA backward kernel yet: run the backward on host memory");
-    check.pointer(grads.dq, "grads.dq").pointer(grads.dk, "grads.dk").pointer(grads.dv, "grads.dv");
-    check.pointer(grads.di, "grads.di").pointer(grads.df, "grads.df");
+    check_backward(check, data, grads, &mem);
     const bool recompute = o.recompute_states_in_bw;
     const int64_t chunk_size = check_chunkwise(check, s, qkv.dtype, o, mem, recompute ? ChunkStates{} : saved,
                                                !recompute, "saved");
-    if (o.check_finite && check.ok()) {
-        TensorSizes n(s);
-        check.finite(dh, qkv.dtype, n.v, "dh").finite(dc_last, DType::float32, n.c, "dc_last");
-    }
+    if (o.check_finite && check.ok()) check.finite(dc_last, DType::float32, TensorSizes(s).c, "dc_last");
     ChunkwiseBackwardKernel kernel =
         check.ok() ? chunkwise_backward_kernel(qkv.dtype, chunk_size, o.device.kind, recompute) : nullptr;
     check.require(kernel != nullptr, Status::unsupported, "no chunkwise backward kernel for this dtype and device");
@@ -434,6 +442,38 @@ Error parallel_stabilized_simple(const Shape &s, const QKV &qkv, const Gates &ga
                              : View(u8, mem.zeros, {s.S, s.S}, {1, 0}, mem.cuda);
         return kernel(ctx, q.get(), k.get(), v.get(), i.get(), f.get(), mask.get(), use_mask, o.stabilize_rowwise,
                       o.eps, out.get());
+    });
+}
+
+Error parallel_stabilized_simple_bw(const Shape &s, const QKV &qkv, const Gates &gates, const void *dh,
+                                    const Gradients &grads, const ParallelOptions &o) {
+    const char *fn = "parallel_stabilized_simple_bw";
+    Checker check(fn);
+    Memory mem;
+    DataChecks data{s, qkv, gates, dh, o.eps, o.check_finite, o.device};
+    data.h_name = "dh";
+    check_backward(check, data, grads, &mem);
+    check.require(!grads.dc_initial && !grads.dn_initial && !grads.dm_initial, Status::invalid_argument,
+                  "grads.dc_initial, dn_initial and dm_initial must be null: the parallel form has no states");
+    // The kernel holds three (S x S) matrices of each slice: the weights and the two gradients of d_intra.
+    const double matrix_bytes = double(s.S) * double(s.S) * 4.0;
+    check.slice_bytes(3 * matrix_bytes, "the S x S matrices of the backward");
+    ParallelBackwardKernel kernel = check.ok() ? parallel_backward_kernel(qkv.dtype, o.device.kind) : nullptr;
+    check.require(kernel != nullptr, Status::unsupported, "no parallel backward kernel for this dtype and device");
+    if (!check.ok()) return check.error();
+
+    const halide_type_t type = halide_type_of(qkv.dtype);
+    const halide_type_t u8 = halide_type_t(halide_type_uint, 8);
+    const bool use_mask = o.lower_triangular_matrix != nullptr;
+    return for_each_group(fn, s, mem, group_size(s, 4 * matrix_bytes), false, [&](SliceGroup &g, CallContext *ctx) {
+        View q = g.tokens(qkv.q, type, s.DHQK), k = g.tokens(qkv.k, type, s.DHQK), v = g.tokens(qkv.v, type, s.DHV);
+        View i = g.gates(gates.i), f = g.gates(gates.f), d_h = g.tokens(dh, type, s.DHV);
+        View mask = use_mask ? View(u8, o.lower_triangular_matrix, {s.S, s.S}, {}, mem.cuda)
+                             : View(u8, mem.zeros, {s.S, s.S}, {1, 0}, mem.cuda);
+        View dq = g.tokens(grads.dq, type, s.DHQK), dk = g.tokens(grads.dk, type, s.DHQK);
+        View dv = g.tokens(grads.dv, type, s.DHV), di = g.gates(grads.di), df = g.gates(grads.df);
+        return kernel(ctx, q.get(), k.get(), v.get(), i.get(), f.get(), mask.get(), use_mask, o.stabilize_rowwise,
+                      o.eps, d_h.get(), dq.get(), dk.get(), dv.get(), di.get(), df.get());
     });
 }
 

@@ -31,6 +31,8 @@
 #include "mlstm_chunkwise_fw_f32_chunk256.h"
 #include "mlstm_chunkwise_fw_f32_chunk32.h"
 #include "mlstm_chunkwise_fw_f32_chunk64.h"
+#include "mlstm_parallel_bw_bf16.h"
+#include "mlstm_parallel_bw_f32.h"
 #include "mlstm_parallel_fw_bf16.h"
 #include "mlstm_parallel_fw_f32.h"
 #include "mlstm_recurrent_sequence_fw_bf16.h"
@@ -144,5 +146,9 @@ ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_siz
 SequenceKernel sequence_kernel(DType dtype, Device device) { return kSequence.pick(dtype, device); }
 StepKernel step_kernel(DType dtype, Device device) { return kStep.pick(dtype, device); }
 ParallelKernel parallel_kernel(DType dtype, Device device) { return kParallel.pick(dtype, device); }
+ParallelBackwardKernel parallel_backward_kernel(DType dtype, Device device) {
+    if (device != Device::cpu) return nullptr;
+    return dtype == DType::bfloat16 ? mlstm_parallel_bw_bf16 : mlstm_parallel_bw_f32;
+}
 
 }  // namespace hmlstm::detail

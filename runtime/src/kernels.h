@@ -16,6 +16,9 @@ using ChunkwiseBackwardKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf i
                                         Buf n_initial, Buf m_initial, Buf chunk_c, Buf chunk_n, Buf chunk_m, Buf dh,
                                         Buf dc_last, float eps, float norm_val, bool stabilize_correctly, Buf dq,
                                         Buf dk, Buf dv, Buf di, Buf df, Buf dc_initial, Buf dm_initial);
+using ParallelBackwardKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf fgate, Buf mask,
+                                       bool use_mask, bool stabilize_rowwise, float eps, Buf dh, Buf dq, Buf dk,
+                                       Buf dv, Buf di, Buf df);
 using SequenceKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf fgate, Buf c_initial,
                                Buf n_initial, Buf m_initial, float eps, Buf h, Buf c_last, Buf n_last, Buf m_last);
 using StepKernel = int (*)(const void *, Buf c_state, Buf n_state, Buf m_state, Buf q, Buf k, Buf v, Buf igate,
@@ -31,6 +34,7 @@ ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_siz
 SequenceKernel sequence_kernel(DType dtype, Device device);
 StepKernel step_kernel(DType dtype, Device device);
 ParallelKernel parallel_kernel(DType dtype, Device device);
+ParallelBackwardKernel parallel_backward_kernel(DType dtype, Device device);  // CPU only so far
 
 extern const int64_t kChunkSizes[];
 extern const int kNumChunkSizes;

@@ -69,8 +69,9 @@ struct Gradients {
     std::vector<double> dq, dk, dv, di, df;
 };
 
-// The parallel form: causal, row-wise stabilizer, no mask.
-Gradients parallel_backward(const Shape &shape, const Inputs &in, const std::vector<double> &dh, double eps = 1e-6);
+// The parallel form, with the forward's mask (null: causal only) and stabilizer.
+Gradients parallel_backward(const Shape &shape, const Inputs &in, const std::vector<double> &dh, double eps = 1e-6,
+                            const std::vector<uint8_t> *mask = nullptr, bool stabilize_rowwise = true);
 
 // The recurrent sequence, through time, from `initial` (zeros when null). `dc_last` (when given) is the gradient of
 // the last C (B, NH, DHQK, DHV); `dc_initial` and `dm_initial` (when given) receive the gradients of the initial C

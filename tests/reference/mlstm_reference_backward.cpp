@@ -32,7 +32,8 @@ void finish_initial_gradients(const std::vector<double> &G, const double *C0, in
 }
 }  // namespace
 
-Gradients parallel_backward(const Shape &sh, const Inputs &x, const std::vector<double> &dh, double eps) {
+Gradients parallel_backward(const Shape &sh, const Inputs &x, const std::vector<double> &dh, double eps,
+                            const std::vector<uint8_t> *mask, bool stabilize_rowwise) {
     const int64_t S = sh.S, DHQK = sh.DHQK, DHV = sh.DHV;
     const double s = 1.0 / std::sqrt(double(DHQK));
     Gradients g = zero_gradients(x);
@@ -42,18 +43,22 @@ Gradients parallel_backward(const Shape &sh, const Inputs &x, const std::vector<
         const double *dht = &dh[bh * S * DHV];
         double *dq = &g.dq[bh * S * DHQK], *dk = &g.dk[bh * S * DHQK], *dv = &g.dv[bh * S * DHV];
         for (int64_t t = 0; t < S; t++) lf[t] = log_sigmoid(x.f[bh * S + t]);
-        // logD(t, j) = sum_{l=j+1..t} lf_l + i_j for j <= t.
+        // logD(t, j) = sum_{l=j+1..t} lf_l + i_j for j <= t where the mask keeps (t, j), else -inf.
+        double global_max = -INFINITY;
         for (int64_t j = 0; j < S; j++) {
             double cum = 0;
             for (int64_t t = j; t < S; t++) {
                 if (t > j) cum += lf[t];
-                logD[t * S + j] = cum + x.i[bh * S + j];
+                const bool keep = !mask || (*mask)[t * S + j] != 0;
+                logD[t * S + j] = keep ? cum + x.i[bh * S + j] : -INFINITY;
+                global_max = std::max(global_max, logD[t * S + j]);
             }
         }
         std::fill(dlogD.begin(), dlogD.end(), 0.0);
         for (int64_t t = 0; t < S; t++) {
-            double m = logD[t * S];
-            for (int64_t j = 1; j <= t; j++) m = std::max(m, logD[t * S + j]);
+            double m = stabilize_rowwise ? logD[t * S] : global_max;
+            for (int64_t j = 1; j <= t && stabilize_rowwise; j++) m = std::max(m, logD[t * S + j]);
+            if (m == -INFINITY) m = 0;  // a fully masked row: h = 0
             // h_t = sum_j W_tj v_j with W_tj = s (q_t . k_j) D_tj / den_t; den_t and m_t held constant.
             std::vector<double> qk(t + 1), D(t + 1);
             double den_dot = 0;

@@ -174,6 +174,10 @@ struct ParallelOptions {
 };
 Error parallel_stabilized_simple(const Shape &shape, const QKV &qkv, const Gates &gates, void *h,
                                  const ParallelOptions &options = {});
+// Its backward (same convention as mlstm_chunkwise_bw): dq, dk, dv, di, df of `grads` from dh, with the forward's
+// inputs and options. The form has no states: the initial-state pointers of `grads` must be null.
+Error parallel_stabilized_simple_bw(const Shape &shape, const QKV &qkv, const Gates &gates, const void *dh,
+                                    const Gradients &grads, const ParallelOptions &options = {});
 
 // ---- Tuning tables (autotune/README.md): which chunk size a chunkwise call with chunk_size = 0 runs.
 // Loads a table written by autotune/tune.py. It replaces the table of its target (cpu or cuda) for every later call;

@@ -1,4 +1,4 @@
-// The chunkwise backward kernels against the float64 reference backward (spec: "Backward"; tests of the reference
+// The backward kernels (chunkwise and parallel) against the float64 reference backward (spec: "Backward"; tests of the reference
 // itself: test_reference_backward.cpp). Every gradient is judged by its relative error per (batch, head) slice:
 // float32 below 1e-4, bfloat16 inputs below 1e-2.
 #include <catch2/catch.hpp>
@@ -18,23 +18,27 @@ std::string describe(const Shape &s) {
            std::to_string(s.DHQK) + "," + std::to_string(s.DHV) + ")";
 }
 
-// dh drawn from N(0, 1), as the kernel sees it (rounded to the dtype), and 0 on the ill-conditioned tokens of the
-// forward at any of `chunks`. A token's normalizer is a sum whose float32 value errs by up to kappa 2^-24 relative
-// (docs/precision.md); the gradients scale with 1/den, so a token with kappa above kWellConditioned would carry that
-// error into dq, dk and dv beyond the gradient bound whatever the kernel does. Their outputs are judged by their
-// conditioning in the forward tests; here the gradient flows from the well-conditioned ones (all but a few percent).
-std::vector<double> random_dh(const Problem &p, const hmlstm_ref::States *initial, std::vector<int64_t> chunks,
-                              std::mt19937_64 &rng) {
+// dh drawn from N(0, 1), as the kernel sees it (rounded to the dtype), and 0 on the tokens whose forward is
+// ill-conditioned (`worst`: the largest kappa of each token over the forms and chunk sizes the test runs). A token's
+// normalizer is a sum whose float32 value errs by up to kappa 2^-24 relative (docs/precision.md); the gradients
+// scale with 1/den, so a token with kappa above kWellConditioned would carry that error into dq, dk and dv beyond
+// the gradient bound whatever the kernel does. Their outputs are judged by their conditioning in the forward tests;
+// here the gradient flows from the well-conditioned ones (all but a few percent).
+std::vector<double> random_dh(const Problem &p, const std::vector<double> &worst, std::mt19937_64 &rng) {
     const Shape &s = p.shape;
-    std::vector<double> worst(size_t(s.heads() * s.S), 0.0), kappa;
-    for (int64_t chunk : chunks) {
-        hmlstm_ref::chunkwise(s, p.in, initial, nullptr, {chunk}, &kappa);
-        for (size_t t = 0; t < worst.size(); t++) worst[t] = std::max(worst[t], kappa[t]);
-    }
     std::normal_distribution<double> normal(0, 1);
     std::vector<double> dh(size_t(s.heads() * s.S * s.DHV));
     for (size_t e = 0; e < dh.size(); e++) dh[e] = worst[e / s.DHV] <= kWellConditioned ? normal(rng) : 0.0;
     return decode(encode(dh, p.dtype), p.dtype);
+}
+
+std::vector<double> chunkwise_kappa(const Problem &p, const hmlstm_ref::States *initial, std::vector<int64_t> chunks) {
+    std::vector<double> worst(size_t(p.shape.heads() * p.shape.S), 0.0), kappa;
+    for (int64_t chunk : chunks) {
+        hmlstm_ref::chunkwise(p.shape, p.in, initial, nullptr, {chunk}, &kappa);
+        for (size_t t = 0; t < worst.size(); t++) worst[t] = std::max(worst[t], kappa[t]);
+    }
+    return worst;
 }
 
 std::vector<double> random_dc(const Shape &s, std::mt19937_64 &rng) {
@@ -58,7 +62,8 @@ Expected reference(const Problem &p, const hmlstm_ref::States *initial, const st
 }
 
 // Every gradient of `r` against `e`.
-void check_gradients(const BackwardResult &r, const Expected &e, const Shape &s, DType dtype, bool initial_states) {
+void check_gradients(const BackwardResult &r, const Expected &e, const Shape &s, DType dtype, bool initial_states,
+                     bool states = true) {
     const double bound = gradient_bound(dtype);
     const struct {
         const char *name;
@@ -69,12 +74,15 @@ void check_gradients(const BackwardResult &r, const Expected &e, const Shape &s,
                {"df", r.grads.df, e.grads.df, s.S},          {"dc_initial", r.dc_initial, e.dc_initial, s.DHQK * s.DHV},
                {"dm_initial", r.dm_initial, e.dm_initial, s.heads()}};
     for (const auto &g : all) {
-        if (!initial_states && std::string(g.name) == "dm_initial") continue;  // C_0 = 0: dm_initial is exactly 0
+        const std::string name(g.name);
+        if (!states && (name == "dc_initial" || name == "dm_initial")) continue;  // a form without states
+        if (!initial_states && name == "dm_initial") continue;  // C_0 = 0: dm_initial is exactly 0
         const Comparison c = compare(g.out, g.ref, g.slice);
         INFO(g.name << ": " << c.describe());
         CHECK(c.finite);
         CHECK(c.worst <= bound);
     }
+    if (!states) return;
     for (double x : r.dn_initial) REQUIRE(x == 0.0);
 }
 
@@ -93,7 +101,7 @@ TEST_CASE("chunkwise backward matches the reference on every shape and dtype", "
     for (const Shape &s : standard_shapes()) {
         for (DType dtype : {DType::float32, DType::bfloat16}) {
             Problem p = random_problem(s, dtype, Gates::typical, rng);
-            const std::vector<double> dh = random_dh(p, nullptr, {64}, rng);
+            const std::vector<double> dh = random_dh(p, chunkwise_kappa(p, nullptr, {64}), rng);
             const Expected e = reference(p, nullptr, dh, nullptr, 64);
             const BackwardResult r = run_chunkwise_backward(p, nullptr, dh, nullptr, options(64, true));
             INFO(describe(s) << " dtype " << int(dtype) << ": " << r.error.message);
@@ -113,7 +121,7 @@ TEST_CASE("chunkwise backward at every chunk size, with extreme gates, initial s
         for (DType dtype : {DType::float32, DType::bfloat16}) {
             Problem p = random_problem(s, dtype, gates, rng);
             hmlstm_ref::States init = random_states(s, rng);
-            const std::vector<double> dh = random_dh(p, &init, {16, 32, 64, 128, 256}, rng);
+            const std::vector<double> dh = random_dh(p, chunkwise_kappa(p, &init, {16, 32, 64, 128, 256}), rng);
             const std::vector<double> dc_last = random_dc(s, rng);
             for (int64_t chunk : {16, 32, 64, 128, 256}) {
                 const Expected e = reference(p, &init, dh, &dc_last, chunk);
@@ -137,7 +145,7 @@ TEST_CASE("chunkwise backward of a sequence split in two, chained by the state g
     const Shape whole{1, 3, 160, 24, 40}, first{1, 3, 96, 24, 40}, second{1, 3, 64, 24, 40};  // split at a chunk edge
     Problem p = random_problem(whole, DType::float32, Gates::typical, rng);
     hmlstm_ref::States init = random_states(whole, rng);
-    const std::vector<double> dh = random_dh(p, &init, {chunk}, rng);
+    const std::vector<double> dh = random_dh(p, chunkwise_kappa(p, &init, {chunk}), rng);
     const Expected e = reference(p, &init, dh, nullptr, chunk);
 
     // The pieces' inputs, and the state between them from the first piece's forward.
@@ -230,4 +238,54 @@ TEST_CASE("chunkwise backward rejects bad arguments and writes nothing", "[backw
            hmlstm::Status::unsupported, "chunk_size = 48");
     dh[5] = std::nanf("");
     expect(hmlstm::mlstm_chunkwise_bw(shape, qkv, gates, dh.data(), grads), hmlstm::Status::non_finite_input, "dh");
+}
+
+TEST_CASE("parallel backward matches the reference on every shape and dtype", "[backward][cpu]") {
+    std::mt19937_64 rng(test_seed() + 84);
+    INFO("HMLSTM_TEST_SEED=" << test_seed());
+    for (const Shape &s : standard_shapes()) {
+        for (DType dtype : {DType::float32, DType::bfloat16}) {
+            if (dtype == DType::bfloat16 && s.S > 1000) continue;  // the float64 reference takes long at S = 4096
+            Problem p = random_problem(s, dtype, Gates::typical, rng);
+            std::vector<double> kappa;
+            hmlstm_ref::parallel(s, p.in, nullptr, true, 1e-6, &kappa);
+            const std::vector<double> dh = random_dh(p, kappa, rng);
+            const Expected e{hmlstm_ref::parallel_backward(s, p.in, dh), {}, {}};
+            const BackwardResult r = run_parallel_backward(p, dh, {});
+            INFO(describe(s) << " dtype " << int(dtype) << ": " << r.error.message);
+            REQUIRE(r.error.ok());
+            check_gradients(r, e, s, dtype, false, false);
+        }
+    }
+}
+
+TEST_CASE("parallel backward with extreme gates, a custom mask and the global stabilizer", "[backward][cpu]") {
+    std::mt19937_64 rng(test_seed() + 85);
+    INFO("HMLSTM_TEST_SEED=" << test_seed());
+    const Shape s{2, 2, 150, 40, 72};
+    std::vector<uint8_t> mask(size_t(s.S * s.S));
+    std::bernoulli_distribution keep(0.7);
+    for (uint8_t &m : mask) m = keep(rng) ? 1 : 0;
+    for (Gates gates : {Gates::typical, Gates::extreme, Gates::forget_closed}) {
+        for (DType dtype : {DType::float32, DType::bfloat16}) {
+            Problem p = random_problem(s, dtype, gates, rng);
+            for (bool masked : {false, true}) {
+                for (bool rowwise : {true, false}) {
+                    const std::vector<uint8_t> *m = masked ? &mask : nullptr;
+                    std::vector<double> kappa;
+                    hmlstm_ref::parallel(s, p.in, m, rowwise, 1e-6, &kappa);
+                    const std::vector<double> dh = random_dh(p, kappa, rng);
+                    const Expected e{hmlstm_ref::parallel_backward(s, p.in, dh, 1e-6, m, rowwise), {}, {}};
+                    hmlstm::ParallelOptions o;
+                    o.stabilize_rowwise = rowwise;
+                    o.lower_triangular_matrix = masked ? mask.data() : nullptr;
+                    const BackwardResult r = run_parallel_backward(p, dh, o);
+                    INFO("gates " << int(gates) << " dtype " << int(dtype) << " mask " << masked << " rowwise "
+                                  << rowwise << ": " << r.error.message);
+                    REQUIRE(r.error.ok());
+                    check_gradients(r, e, s, dtype, false, false);
+                }
+            }
+        }
+    }
 }
