@@ -7,6 +7,7 @@
 #include "../generators/parallel.h"
 #include "../generators/parallel_backward.h"
 #include "../generators/recurrent.h"
+#include "../generators/recurrent_backward.h"
 #include "cpu_common.h"
 
 namespace hmlstm {
@@ -21,6 +22,12 @@ struct SequenceOutputs {
 };
 void schedule_recurrent_sequence_cpu(SequenceFuncs &f, SequenceOutputs &out, const CpuKnobs &knobs,
                                      const Halide::Target &target);
+
+struct RecurrentBackwardOutputs {
+    Halide::Func dq, dk, dv, di, df, dc_initial, dm_initial;
+};
+void schedule_recurrent_backward_cpu(SequenceFuncs &f, RecurrentBackwardFuncs &b, RecurrentBackwardOutputs &out,
+                                     const CpuKnobs &knobs);
 
 void schedule_parallel_cpu(ParallelFuncs &f, Halide::Func h, const CpuKnobs &knobs, const Halide::Target &target);
 // The parallel form's gate matrices, stabilizers and staged keys and values, shared with its backward.

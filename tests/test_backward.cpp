@@ -289,3 +289,46 @@ TEST_CASE("parallel backward with extreme gates, a custom mask and the global st
         }
     }
 }
+
+TEST_CASE("recurrent sequence backward matches the reference, with initial states and the last C's gradient",
+          "[backward][cpu]") {
+    std::mt19937_64 rng(test_seed() + 86);
+    INFO("HMLSTM_TEST_SEED=" << test_seed());
+    std::vector<Shape> shapes;
+    for (const Shape &s : standard_shapes()) {
+        if (s.S * s.DHQK * s.DHV < (int64_t(1) << 26)) shapes.push_back(s);  // the last one keeps 2 GiB of states
+    }
+    shapes.push_back({2, 2, 333, 40, 72});
+    for (const Shape &s : shapes) {
+        for (Gates gates : {Gates::typical, Gates::extreme, Gates::forget_closed}) {
+            for (DType dtype : {DType::float32, DType::bfloat16}) {
+                Problem p = random_problem(s, dtype, gates, rng);
+                hmlstm_ref::States init = random_states(s, rng);
+                std::vector<double> kappa;
+                hmlstm_ref::recurrent_sequence(s, p.in, &init, nullptr, 1e-6, &kappa);
+                const std::vector<double> dh = random_dh(p, kappa, rng), dc_last = random_dc(s, rng);
+                Expected e;
+                e.grads = hmlstm_ref::recurrent_backward(s, p.in, &init, dh, &e.dc_initial, 1e-6, &dc_last,
+                                                         &e.dm_initial);
+                const BackwardResult r = run_sequence_backward(p, &init, dh, &dc_last);
+                INFO(describe(s) << " gates " << int(gates) << " dtype " << int(dtype) << ": " << r.error.message);
+                REQUIRE(r.error.ok());
+                check_gradients(r, e, s, dtype, true);
+            }
+        }
+    }
+}
+
+TEST_CASE("recurrent sequence backward names the memory it would need beyond its limit", "[backward][cpu]") {
+    const hmlstm::Shape shape{1, 1, 4096, 256, 512};
+    std::vector<float> x(1);
+    const hmlstm::QKV qkv{x.data(), x.data(), x.data(), hmlstm::DType::float32};
+    const hmlstm::Gradients grads{x.data(), x.data(), x.data(), x.data(), x.data()};
+    hmlstm::RecurrentOptions o;
+    o.check_finite = false;
+    const hmlstm::Error e =
+        hmlstm::recurrent_sequence_bw(shape, qkv, {x.data(), x.data()}, x.data(), grads, {}, nullptr, o);
+    INFO(e.message);
+    CHECK(e.status == hmlstm::Status::invalid_shape);
+    CHECK(e.message.find("chunkwise backward") != std::string::npos);
+}

@@ -426,6 +426,24 @@ BackwardResult run_chunkwise_backward(const Problem &p, const hmlstm_ref::States
     return r;
 }
 
+BackwardResult run_sequence_backward(const Problem &p, const hmlstm_ref::States *initial,
+                                     const std::vector<double> &dh, const std::vector<double> *dc_last) {
+    ApiInputs in(p);
+    ApiStates init(initial ? *initial : hmlstm_ref::States::zeros(p.shape));
+    std::vector<uint8_t> dh_host = encode(dh, p.dtype);
+    std::vector<float> dc_last_host = dc_last ? to_float(*dc_last) : std::vector<float>();
+    Mirror dh_api(dh_host), dc_last_api(dc_last_host);
+    hmlstm::RecurrentOptions o;
+    o.device = device_options();
+    ApiGradients g(p, true);
+    BackwardResult r;
+    r.error = hmlstm::recurrent_sequence_bw(api_shape(p.shape), in.qkv, in.gates, dh_api.api(), g.api(),
+                                            initial ? init.initial() : hmlstm::InitialStates{},
+                                            dc_last ? dc_last_api.as<float>() : nullptr, o);
+    g.back(&r);
+    return r;
+}
+
 Result run_sequence(const Problem &p, const hmlstm_ref::States *initial, bool return_last_states) {
     ApiInputs in(p);
     ApiStates init(initial ? *initial : hmlstm_ref::States::zeros(p.shape));

@@ -114,6 +114,8 @@ BackwardResult run_chunkwise_backward(const Problem &p, const hmlstm_ref::States
                                       const std::vector<double> &dh, const std::vector<double> *dc_last,
                                       hmlstm::ChunkwiseOptions o);
 BackwardResult run_parallel_backward(const Problem &p, const std::vector<double> &dh, hmlstm::ParallelOptions o);
+BackwardResult run_sequence_backward(const Problem &p, const hmlstm_ref::States *initial,
+                                     const std::vector<double> &dh, const std::vector<double> *dc_last);
 Result run_sequence(const Problem &p, const hmlstm_ref::States *initial, bool return_last_states);
 Result run_parallel(const Problem &p, hmlstm::ParallelOptions o);
 

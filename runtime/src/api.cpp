@@ -307,6 +307,12 @@ void check_backward(Checker &check, const DataChecks &data, const Gradients &gra
     if (data.check_finite && check.ok()) check.finite(data.h, data.qkv.dtype, TensorSizes(data.s).v, "dh");
 }
 
+// n reaches only the normalizer, a constant of the backward: dn_initial is 0.
+Error finish_backward(const Error &e, const Gradients &grads, const Shape &s) {
+    if (e.ok() && grads.dn_initial) std::fill(grads.dn_initial, grads.dn_initial + TensorSizes(s).n, 0.0f);
+    return e;
+}
+
 }  // namespace
 
 Error mlstm_chunkwise_bw(const Shape &s, const QKV &qkv, const Gates &gates, const void *dh, const Gradients &grads,
@@ -350,9 +356,7 @@ Error mlstm_chunkwise_bw(const Shape &s, const QKV &qkv, const Gates &gates, con
                       recompute ? zm.get() : kept.m.get(), d_h.get(), dcl.get(), o.eps, o.norm_val,
                       o.stabilize_correctly, dq.get(), dk.get(), dv.get(), di.get(), df.get(), dc0.get(), dm0.get());
     });
-    // n reaches only the normalizer, a constant of the backward.
-    if (e.ok() && grads.dn_initial) std::fill(grads.dn_initial, grads.dn_initial + TensorSizes(s).n, 0.0f);
-    return e;
+    return finish_backward(e, grads, s);
 }
 
 Error recurrent_sequence_fw(const Shape &s, const QKV &qkv, const Gates &gates, void *h, const InitialStates &initial,
@@ -380,6 +384,39 @@ Error recurrent_sequence_fw(const Shape &s, const QKV &qkv, const Gates &gates, 
         return kernel(ctx, q.get(), k.get(), v.get(), i.get(), f.get(), init.c.get(), init.n.get(), init.m.get(),
                       o.eps, out.get(), fin.c.get(), fin.n.get(), fin.m.get());
     });
+}
+
+Error recurrent_sequence_bw(const Shape &s, const QKV &qkv, const Gates &gates, const void *dh, const Gradients &grads,
+                            const InitialStates &initial, const float *dc_last, const RecurrentOptions &o) {
+    const char *fn = "recurrent_sequence_bw";
+    Checker check(fn);
+    Memory mem;
+    DataChecks data{s, qkv, gates, dh, o.eps, o.check_finite, o.device};
+    data.h_name = "dh";
+    check_backward(check, data, grads, &mem);
+    if (o.check_finite && check.ok()) check.finite(dc_last, DType::float32, TensorSizes(s).c, "dc_last");
+    const double states_bytes = double(s.S + 1) * s.DHQK * s.DHV * 4.0;
+    check.slice_bytes(states_bytes, "every state C kept by the recurrent backward (the chunkwise backward keeps one "
+                                    "per chunk)");
+    SequenceBackwardKernel kernel = check.ok() ? sequence_backward_kernel(qkv.dtype, o.device.kind) : nullptr;
+    check.require(kernel != nullptr, Status::unsupported, "no recurrent backward kernel for this dtype and device");
+    if (!check.ok()) return check.error();
+
+    const halide_type_t type = halide_type_of(qkv.dtype);
+    Error e = for_each_group(fn, s, mem, group_size(s, 2 * states_bytes), true, [&](SliceGroup &g, CallContext *ctx) {
+        View q = g.tokens(qkv.q, type, s.DHQK), k = g.tokens(qkv.k, type, s.DHQK), v = g.tokens(qkv.v, type, s.DHV);
+        View i = g.gates(gates.i), f = g.gates(gates.f), d_h = g.tokens(dh, type, s.DHV);
+        InitialViews init(g, initial);
+        View dcl = dc_last ? g.c(dc_last) : g.zeros({s.DHV, s.DHQK, g.count}, {1, 0, 0});
+        View dq = g.tokens(grads.dq, type, s.DHQK), dk = g.tokens(grads.dk, type, s.DHQK);
+        View dv = g.tokens(grads.dv, type, s.DHV), di = g.gates(grads.di), df = g.gates(grads.df);
+        View dc0 = grads.dc_initial ? g.c(grads.dc_initial) : g.discard(0, {s.DHV, s.DHQK, g.count});
+        View dm0 = grads.dm_initial ? g.m(grads.dm_initial) : g.discard(g.count * s.DHQK * s.DHV, {g.count});
+        return kernel(ctx, q.get(), k.get(), v.get(), i.get(), f.get(), init.c.get(), init.n.get(), init.m.get(),
+                      o.eps, d_h.get(), dcl.get(), dq.get(), dk.get(), dv.get(), di.get(), df.get(), dc0.get(),
+                      dm0.get());
+    });
+    return finish_backward(e, grads, s);
 }
 
 Error recurrent_step_fw(const Shape &s, const QKV &qkv, const Gates &gates, void *h, const InitialStates &state,

@@ -35,6 +35,8 @@
 #include "mlstm_parallel_bw_f32.h"
 #include "mlstm_parallel_fw_bf16.h"
 #include "mlstm_parallel_fw_f32.h"
+#include "mlstm_recurrent_sequence_bw_bf16.h"
+#include "mlstm_recurrent_sequence_bw_f32.h"
 #include "mlstm_recurrent_sequence_fw_bf16.h"
 #include "mlstm_recurrent_sequence_fw_f32.h"
 #include "mlstm_recurrent_step_fw_bf16.h"
@@ -141,6 +143,11 @@ ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_siz
         return recompute ? (bf16 ? v.bf16 : v.f32) : (bf16 ? v.bf16_saved : v.f32_saved);
     }
     return nullptr;
+}
+
+SequenceBackwardKernel sequence_backward_kernel(DType dtype, Device device) {
+    if (device != Device::cpu) return nullptr;
+    return dtype == DType::bfloat16 ? mlstm_recurrent_sequence_bw_bf16 : mlstm_recurrent_sequence_bw_f32;
 }
 
 SequenceKernel sequence_kernel(DType dtype, Device device) { return kSequence.pick(dtype, device); }

@@ -19,6 +19,9 @@ using ChunkwiseBackwardKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf i
 using ParallelBackwardKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf fgate, Buf mask,
                                        bool use_mask, bool stabilize_rowwise, float eps, Buf dh, Buf dq, Buf dk,
                                        Buf dv, Buf di, Buf df);
+using SequenceBackwardKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf fgate, Buf c_initial,
+                                       Buf n_initial, Buf m_initial, float eps, Buf dh, Buf dc_last, Buf dq, Buf dk,
+                                       Buf dv, Buf di, Buf df, Buf dc_initial, Buf dm_initial);
 using SequenceKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf fgate, Buf c_initial,
                                Buf n_initial, Buf m_initial, float eps, Buf h, Buf c_last, Buf n_last, Buf m_last);
 using StepKernel = int (*)(const void *, Buf c_state, Buf n_state, Buf m_state, Buf q, Buf k, Buf v, Buf igate,
@@ -32,6 +35,7 @@ ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device,
 // The chunkwise backward: recomputing the chunk states, or reading the saved ones. CPU only so far.
 ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_size, Device device, bool recompute);
 SequenceKernel sequence_kernel(DType dtype, Device device);
+SequenceBackwardKernel sequence_backward_kernel(DType dtype, Device device);  // CPU only so far
 StepKernel step_kernel(DType dtype, Device device);
 ParallelKernel parallel_kernel(DType dtype, Device device);
 ParallelBackwardKernel parallel_backward_kernel(DType dtype, Device device);  // CPU only so far

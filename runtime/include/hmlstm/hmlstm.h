@@ -152,6 +152,13 @@ Error recurrent_sequence_fw(const Shape &shape, const QKV &qkv, const Gates &gat
                             const InitialStates &initial = {}, const StatesOut &last = {},
                             const RecurrentOptions &options = {});
 
+// Its backward, through time (same convention as mlstm_chunkwise_bw, same arguments): it keeps every state, two
+// (S + 1) x DHQK x DHV float32 tensors per (batch, head), which must each stay below 2 GiB (else invalid_shape);
+// the chunkwise backward keeps one state per chunk.
+Error recurrent_sequence_bw(const Shape &shape, const QKV &qkv, const Gates &gates, const void *dh,
+                            const Gradients &grads, const InitialStates &initial = {}, const float *dc_last = nullptr,
+                            const RecurrentOptions &options = {});
+
 // ---- Recurrent step (recurrent_step_fw): one token (shape.S must be 1), the decode kernel. `state` is read and
 // `new_state` written; they may be the same memory (in-place update). All six state pointers are required.
 struct StepOptions {
