@@ -207,6 +207,38 @@ int main(int argc, char **argv) {
                      s, ms, flop);
         }
     }
+    // Chunkwise forward + backward (training) at the same shape: the forward on tensor cores, the backward's
+    // products SIMT; recomputing the chunk states, or saving them in the forward. Backward FLOPs dense-equivalent at
+    // L = 64 as bench_cpu counts them.
+    for (hmlstm::DType dtype : {hmlstm::DType::bfloat16, hmlstm::DType::float32}) {
+        Problem p({8, 16, 8192, 128, 256}, dtype, rng);
+        const hmlstm::Shape &s = p.s;
+        const double L = 64, chunks = s.B * s.NH * (s.S / L);
+        const double fw = chunks * 2 * (L * L * s.DHQK + L * L * s.DHV + 2 * L * s.DHQK * s.DHV);
+        const double bw = chunks * 2 * (L * L * (3.0 * s.DHQK + 2.0 * s.DHV) + 4 * L * s.DHQK * s.DHV);
+        DeviceArray dh(p.count(s.DHV), p.bf16(), 0, 1, rng), dq(p.count(s.DHQK), p.bf16(), 0, 1, rng),
+            dk(p.count(s.DHQK), p.bf16(), 0, 1, rng), dv(p.count(s.DHV), p.bf16(), 0, 1, rng),
+            di(p.count(1), false, 0, 1, rng), df(p.count(1), false, 0, 1, rng);
+        const hmlstm::Gradients grads{dq.p, dk.p, dv.p, di.as<float>(), df.as<float>()};
+        const int64_t chunk = 64, states = hmlstm::chunkwise_saved_states(s.S, chunk);
+        DeviceArray sc(size_t(s.B * s.NH * states * s.DHQK * s.DHV), false, 0, 1, rng),
+            sn(size_t(s.B * s.NH * states * s.DHQK), false, 0, 1, rng), sm(size_t(s.B * s.NH * states), false, 0, 1, rng);
+        for (bool recompute : {true, false}) {
+            hmlstm::ChunkwiseOptions o;
+            o.chunk_size = chunk;
+            o.device = on_stream();
+            o.recompute_states_in_bw = recompute;
+            const hmlstm::ChunkStates saved =
+                recompute ? hmlstm::ChunkStates{} : hmlstm::ChunkStates{sc.as<float>(), sn.as<float>(), sm.as<float>()};
+            const double ms = median_ms([&] {
+                check(hmlstm::mlstm_chunkwise_fw(s, p.qkv(), p.gates(), p.h.p, {}, {}, o, saved));
+                check(hmlstm::mlstm_chunkwise_bw(s, p.qkv(), p.gates(), dh.p, grads, {}, nullptr, o, saved));
+            }, 3, 200.0);
+            flop_row(std::string("chunkwise fwbw ") + (p.bf16() ? "bf16" : "fp32") + (recompute ? "" : " saved states") +
+                         ", chunk " + std::to_string(chunk),
+                     s, ms, fw + bw);
+        }
+    }
     // Decode step, fp32 state, in place: bytes of the state read and written (C and n), as the peers count.
     for (int64_t batch : {1, 16, 64}) {
         const hmlstm::Shape s{batch, 8, 1, 256, 512};

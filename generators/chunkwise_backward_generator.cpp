@@ -1,7 +1,5 @@
 // Glue for the chunkwise backward (math: chunkwise_backward.h, schedule: schedules/chunkwise_backward_cpu.cpp).
-#include <stdexcept>
-
-#include "../schedules/cpu_schedules.h"
+#include "../schedules/cuda_schedules.h"
 
 namespace hmlstm {
 namespace {
@@ -12,6 +10,8 @@ public:
     // true: the states before each chunk are recomputed by the forward's scan; false: read from chunk_c/n/m, as
     // the forward saved them.
     GeneratorParam<bool> recompute_states{"recompute_states", true};
+    GeneratorParam<int> gpu_threads{"gpu_threads", 0};  // CUDA targets only
+    GeneratorParam<int> gpu_rows{"gpu_rows", 0};
     GeneratorParam<int> vector_blocks{"vector_blocks", 0};
     GeneratorParam<int> row_block{"row_block", 0};
 
@@ -42,9 +42,6 @@ public:
 
     void generate() {
         bfloat16_on_bits() = get_target().has_gpu_feature();
-        if (get_target().has_gpu_feature()) {
-            throw std::invalid_argument("mlstm_chunkwise_bw: no GPU schedule yet");
-        }
         ChunkwiseInputs in{q, k, v, igate, fgate, c_initial, n_initial, m_initial,
                            q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(),
                            eps, norm_val, stabilize_correctly, chunk_size, false, q.type()};
@@ -67,10 +64,15 @@ public:
         dc_initial(f.dv, f.dqk, f.bh) = b.dc_initial(f.dv, f.dqk, f.bh);
         dm_initial(f.bh) = b.dm_initial(f.bh);
 
+        ChunkwiseBackwardOutputs out{dq, dk, dv, di, df, dc_initial, dm_initial};
+        if (get_target().has_gpu_feature()) {
+            schedule_chunkwise_backward_cuda(f, b, out, chunk_size, recompute_states,
+                                             resolve_cuda_knobs({gpu_threads, gpu_rows}));
+            return;
+        }
         CpuKnobs knobs;
         knobs.vector_blocks = vector_blocks;
         knobs.row_block = row_block;
-        ChunkwiseBackwardOutputs out{dq, dk, dv, di, df, dc_initial, dm_initial};
         schedule_chunkwise_backward_cpu(f, b, out, chunk_size, recompute_states, resolve_knobs(knobs, get_target()));
     }
 };

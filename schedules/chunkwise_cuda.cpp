@@ -1,7 +1,7 @@
 // CUDA schedule of the chunkwise form (math: generators/chunkwise.h). Plain SIMT: one thread per output element of
 // each stage, reductions serial inside the thread, the scans over chunks serial inside a thread that owns one state
 // entry. Stages that index chunks fuse (chunk, batch-head) into one block dimension.
-#include "cuda_schedules.h"
+#include "chunkwise_cuda_stages.h"
 
 namespace hmlstm {
 
@@ -9,60 +9,17 @@ using namespace Halide;
 
 void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, bool tensor_cores,
                              const CudaKnobs &k) {
+    ChunkwiseCudaStages st(f, k);
     const int tx = k.threads, ty = k.rows;
-    const TailStrategy guard = TailStrategy::GuardWithIf;
-    Var cb("cb"), o("o"), i("i"), x_o("x_o"), y_o("y_o"), x_i("x_i"), y_i("y_i");
+    const TailStrategy guard = st.guard;
+    Var x_o = st.x_o, y_o = st.y_o, x_i = st.x_i, y_i = st.y_i;
+    auto tiled = [&](Stage s, const Var &x, const Var &y) { st.tiled(s, x, y); };
+    auto tiled_vectors = [&](Func fn, const Var &x, const Var &y) { st.tiled_vectors(fn, x, y); };
+    auto rowwise = [&](Stage s, const Var &x, int threads) { st.rowwise(s, x, threads); };
+    auto per_head = [&](Stage s, const Var &x) { st.per_head(s, x); };
 
-    // A stage over (x, y, c, bh): tiles of tx x ty threads, blocks over tiles and (chunk, batch-head).
-    auto tiled = [&](Stage s, const Var &x, const Var &y) {
-        s.fuse(f.c, f.bh, cb).gpu_tile(x, y, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(cb);
-    };
-    // An elementwise stage over (x, y, c, bh) with 4 consecutive x per thread, so that loads and stores are vectors.
-    Var x_v("x_v");
-    auto tiled_vectors = [&](Func fn, const Var &x, const Var &y) {
-        fn.compute_root().fuse(f.c, f.bh, cb)
-            .split(x, x_o, x_i, 4 * tx, guard).split(x_i, x_i, x_v, 4, guard).split(y, y_o, y_i, ty, guard)
-            .reorder(x_v, x_i, y_i, x_o, y_o, cb).vectorize(x_v).gpu_threads(x_i, y_i).gpu_blocks(x_o, y_o, cb);
-    };
-    // A stage over (x, c, bh): a row of threads per (chunk, batch-head).
-    auto rowwise = [&](Stage s, const Var &x, int threads) {
-        s.fuse(f.c, f.bh, cb).split(x, o, i, threads, guard).gpu_blocks(o, cb).gpu_threads(i);
-    };
-    // A stage over (bh) alone, or the pure (x, bh) stages of the scans.
-    auto per_head = [&](Stage s, const Var &x) { s.split(x, o, i, tx, guard).gpu_blocks(o).gpu_threads(i); };
-
-    // (1) gates of every chunk
-    for (Func fn : {f.log_fgate, f.igate}) {
-        fn.compute_root();
-        rowwise(fn, f.tau, chunk);
-    }
-    f.cum_log_fgate.compute_root();
-    tiled(f.cum_log_fgate, f.sigma, f.tau);
-    rowwise(f.cum_log_fgate.update(), f.sigma, chunk);
-    f.a_max.compute_root().gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
-    f.m_state.compute_root().gpu_tile(f.kk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
-    per_head(f.m_state.update(), f.bh);
-
-    // (2) each chunk's state contribution, then the scan over chunks. The gate-weighted keys are stored once, so
-    // that the product's inner loop does no exponentials.
-    if (tensor_cores) {
-        // The products' operands are stored (padded past S, narrowed to bfloat16 for 16-bit inputs) for cuBLAS.
-        for (Func fn : {f.k_operand, f.v_operand, f.kw_operand}) tiled_vectors(fn, fn.args()[0], fn.args()[1]);
-        f.c_delta.compute_root();
-    } else {
-        f.k_weighted.compute_root();
-        tiled(f.k_weighted, f.dqk, f.sigma);
-        f.c_delta.compute_root();
-        tiled(f.c_delta, f.dv, f.dqk);
-        tiled(f.c_delta.update(), f.dv, f.dqk);
-    }
-    f.n_delta.compute_root();
-    rowwise(f.n_delta, f.dqk, tx);
-    rowwise(f.n_delta.update(), f.dqk, tx);
-    f.c_state.compute_root();
-    for (int u : {0, 1}) f.c_state.update(u).gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
-    f.n_state.compute_root();
-    for (int u : {0, 1}) f.n_state.update(u).gpu_tile(f.dqk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
+    st.gates(chunk);
+    st.state_scan(tensor_cores);
 
     // (3) every chunk's outputs
     f.intra_max.compute_root();

@@ -27,5 +27,7 @@ void schedule_parallel_cuda(ParallelFuncs &f, Halide::Func h, const CudaKnobs &k
 // tensor_cores: the products are cuBLAS extern stages (generators/batched_product.h); their operands are stored.
 void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, bool tensor_cores,
                              const CudaKnobs &knobs);
+void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &b, ChunkwiseBackwardOutputs &out,
+                                      int chunk, bool recompute_states, const CudaKnobs &knobs);
 
 }  // namespace hmlstm

@@ -312,6 +312,18 @@ struct ApiStates {
         return {to_double(c_host), to_double(n_host), to_double(m_host)};
     }
 };
+// The parallel form's mask where the API reads it; points the options there and at the tests' device.
+struct ApiMask {
+    std::vector<uint8_t> host;
+    Mirror mirror;
+    ApiMask(const Problem &p, hmlstm::ParallelOptions &o)
+        : host(o.lower_triangular_matrix, o.lower_triangular_matrix +
+                                              (o.lower_triangular_matrix ? size_t(p.shape.S * p.shape.S) : 0)),
+          mirror(host) {
+        if (o.lower_triangular_matrix) o.lower_triangular_matrix = mirror.as<uint8_t>();
+        o.device = device_options();
+    }
+};
 // The output h, poisoned so that an unwritten element shows.
 struct ApiOutput {
     std::vector<uint8_t> host;
@@ -381,11 +393,7 @@ struct ApiGradients {
 
 BackwardResult run_parallel_backward(const Problem &p, const std::vector<double> &dh, hmlstm::ParallelOptions o) {
     ApiInputs in(p);
-    const size_t mask_bytes = o.lower_triangular_matrix ? size_t(p.shape.S * p.shape.S) : 0;
-    std::vector<uint8_t> mask_host(o.lower_triangular_matrix, o.lower_triangular_matrix + mask_bytes);
-    Mirror mask(mask_host);
-    if (o.lower_triangular_matrix) o.lower_triangular_matrix = mask.as<uint8_t>();
-    o.device = device_options();
+    ApiMask mask(p, o);
     std::vector<uint8_t> dh_host = encode(dh, p.dtype);
     Mirror dh_api(dh_host);
     ApiGradients g(p, false);
@@ -403,6 +411,7 @@ BackwardResult run_chunkwise_backward(const Problem &p, const hmlstm_ref::States
     ApiStates init(initial ? *initial : hmlstm_ref::States::zeros(s));
     const hmlstm::InitialStates initial_api = initial ? init.initial() : hmlstm::InitialStates{};
     o.device = device_options();
+    if (!chunkwise_on_tensor_cores()) o.cuda_products = hmlstm::CudaProducts::simt;
     BackwardResult r;
     // With saved states, the forward runs first and keeps them.
     const int64_t states = hmlstm::chunkwise_saved_states(s.S, o.chunk_size);
@@ -463,11 +472,7 @@ Result run_sequence(const Problem &p, const hmlstm_ref::States *initial, bool re
 Result run_parallel(const Problem &p, hmlstm::ParallelOptions o) {
     ApiInputs in(p);
     ApiOutput h(p);
-    const size_t mask_bytes = o.lower_triangular_matrix ? size_t(p.shape.S * p.shape.S) : 0;
-    std::vector<uint8_t> mask_host(o.lower_triangular_matrix, o.lower_triangular_matrix + mask_bytes);
-    Mirror mask(mask_host);
-    if (o.lower_triangular_matrix) o.lower_triangular_matrix = mask.as<uint8_t>();
-    o.device = device_options();
+    ApiMask mask(p, o);
     Result r;
     r.error = hmlstm::parallel_stabilized_simple(api_shape(p.shape), in.qkv, in.gates, h.mirror.api(), o);
     r.h = h.back(p.dtype);

@@ -81,6 +81,24 @@ def main():
             ms = median_ms(lambda: mlstm_recurrent_step__triton_fw(c, n, m, qs, ks, vs, i1, f1, c2, n2, m2), reps=100)
             row("recurrent step (in place)", (B, NH, 1, DHQK, DHV), ms, "Triton step (mlstm_recurrent_step__triton_fw)")
 
+    # Forward + backward through autograd (TFLA's own backward kernels), dh random, at chunk 64 like ours.
+    shape = (8, 16, 8192, 128, 256)
+    B, NH, S, DHQK, DHV = shape
+    for dtype, tag in ((torch.bfloat16, "bf16"), (torch.float32, "fp32")):
+        leaves = [torch.randn(B, NH, S, d, device="cuda", generator=g).to(dtype).requires_grad_(True)
+                  for d in (DHQK, DHQK, DHV)]
+        gates = [torch.randn(B, NH, S, device="cuda", generator=g).requires_grad_(True) for _ in range(2)]
+        dh = torch.randn(B, NH, S, DHV, device="cuda", generator=g).to(dtype)
+
+        def fwbw():
+            for x in leaves + gates:
+                x.grad = None
+            h = mlstm_chunkwise__xl_chunk(*leaves, *gates, chunk_size=64, autocast_kernel_dtype=dtype)
+            h.backward(dh)
+        ms = median_ms(fwbw, reps=10)
+        row(f"chunkwise fwbw {tag}, chunk 64", shape, ms, "TFLA triton_xl_chunk fw + bw")
+        del leaves, gates, dh
+
     with open(args.json, "w") as out:
         json.dump({"torch": torch.__version__, "triton": triton.__version__,
                    "device": torch.cuda.get_device_name(), "rows": rows}, out, indent=2)

@@ -126,6 +126,31 @@ struct SliceGroup {
     }
 };
 
+// The views of q, k, v and the gates every kernel takes.
+struct InputViews {
+    View q, k, v, i, f;
+    InputViews(const SliceGroup &g, const QKV &qkv, const Gates &gates)
+        : q(g.tokens(qkv.q, halide_type_of(qkv.dtype), g.s.DHQK)), k(g.tokens(qkv.k, halide_type_of(qkv.dtype), g.s.DHQK)),
+          v(g.tokens(qkv.v, halide_type_of(qkv.dtype), g.s.DHV)), i(g.gates(gates.i)), f(g.gates(gates.f)) {}
+};
+
+// The gradients a backward writes; the initial states' go to the borrowed room when not wanted.
+struct GradientViews {
+    View dq, dk, dv, di, df, dc0, dm0;
+    GradientViews(const SliceGroup &g, const Gradients &grads, DType dtype)
+        : dq(g.tokens(grads.dq, halide_type_of(dtype), g.s.DHQK)), dk(g.tokens(grads.dk, halide_type_of(dtype), g.s.DHQK)),
+          dv(g.tokens(grads.dv, halide_type_of(dtype), g.s.DHV)), di(g.gates(grads.di)), df(g.gates(grads.df)),
+          dc0(grads.dc_initial ? g.c(grads.dc_initial) : g.discard(0, {g.s.DHV, g.s.DHQK, g.count})),
+          dm0(grads.dm_initial ? g.m(grads.dm_initial) : g.discard(g.count * g.s.DHQK * g.s.DHV, {g.count})) {}
+};
+
+// The parallel form's (S, S) mask. Without one the kernel never reads it, but its bounds still cover (S, S): one
+// zero row repeated does.
+View mask_view(const SliceGroup &g, const uint8_t *mask) {
+    const halide_type_t u8 = halide_type_t(halide_type_uint, 8);
+    return mask ? View(u8, mask, {g.s.S, g.s.S}, {}, g.mem.cuda) : View(u8, g.mem.zeros, {g.s.S, g.s.S}, {1, 0}, g.mem.cuda);
+}
+
 // Memory for intermediate results a kernel writes and reads back but the caller does not keep (the chunk states):
 // host blocks from the scratch cache, or stream-ordered device memory released on the call's stream.
 class CallScratch {
@@ -299,17 +324,35 @@ namespace {
 
 // What every backward checks besides its forward's inputs: dh, the gradients' pointers, and (host memory, with
 // check_finite) dh's finiteness. Backward kernels run on the CPU only so far.
-void check_backward(Checker &check, const DataChecks &data, const Gradients &grads, Memory *mem) {
+void check_backward(Checker &check, const DataChecks &data, const Gradients &grads, const float *dc_last,
+                    Memory *mem) {
     check_inputs(check, data, mem);
-    check.require(!mem->cuda, Status::unsupported, "no CUDA backward kernel yet: run the backward on host memory");
     check.pointer(grads.dq, "grads.dq").pointer(grads.dk, "grads.dk").pointer(grads.dv, "grads.dv");
     check.pointer(grads.di, "grads.di").pointer(grads.df, "grads.df");
-    if (data.check_finite && check.ok()) check.finite(data.h, data.qkv.dtype, TensorSizes(data.s).v, "dh");
+    if (!check.ok()) return;
+    const TensorSizes n(data.s);
+    if (mem->cuda) {
+        const int64_t elem = static_cast<int64_t>(dtype_size(data.qkv.dtype));
+        void *ctx = mem->placement.context;
+        check.device_range(grads.dq, n.qk * elem, "grads.dq", ctx).device_range(grads.dk, n.qk * elem, "grads.dk", ctx);
+        check.device_range(grads.dv, n.v * elem, "grads.dv", ctx);
+        check.device_range(grads.di, n.gates * 4, "grads.di", ctx).device_range(grads.df, n.gates * 4, "grads.df", ctx);
+        if (grads.dc_initial) check.device_range(grads.dc_initial, n.c * 4, "grads.dc_initial", ctx);
+        if (grads.dn_initial) check.device_range(grads.dn_initial, n.n * 4, "grads.dn_initial", ctx);
+        if (grads.dm_initial) check.device_range(grads.dm_initial, n.m * 4, "grads.dm_initial", ctx);
+        if (dc_last) check.device_range(dc_last, n.c * 4, "dc_last", ctx);
+        return;
+    }
+    if (!data.check_finite) return;
+    check.finite(data.h, data.qkv.dtype, n.v, "dh").finite(dc_last, DType::float32, n.c, "dc_last");
 }
 
 // n reaches only the normalizer, a constant of the backward: dn_initial is 0.
-Error finish_backward(const Error &e, const Gradients &grads, const Shape &s) {
-    if (e.ok() && grads.dn_initial) std::fill(grads.dn_initial, grads.dn_initial + TensorSizes(s).n, 0.0f);
+Error finish_backward(const Error &e, const Gradients &grads, const Shape &s, const Memory &mem, const char *function) {
+    if (!e.ok() || !grads.dn_initial) return e;
+    const int64_t n = TensorSizes(s).n;
+    if (mem.cuda) return device_fill_zero(function, mem.placement, grads.dn_initial, n * 4);
+    std::fill(grads.dn_initial, grads.dn_initial + n, 0.0f);
     return e;
 }
 
@@ -323,11 +366,10 @@ Error mlstm_chunkwise_bw(const Shape &s, const QKV &qkv, const Gates &gates, con
     Memory mem;
     DataChecks data{s, qkv, gates, dh, o.eps, o.check_finite, o.device};
     data.h_name = "dh";
-    check_backward(check, data, grads, &mem);
+    check_backward(check, data, grads, dc_last, &mem);
     const bool recompute = o.recompute_states_in_bw;
     const int64_t chunk_size = check_chunkwise(check, s, qkv.dtype, o, mem, recompute ? ChunkStates{} : saved,
                                                !recompute, "saved");
-    if (o.check_finite && check.ok()) check.finite(dc_last, DType::float32, TensorSizes(s).c, "dc_last");
     ChunkwiseBackwardKernel kernel =
         check.ok() ? chunkwise_backward_kernel(qkv.dtype, chunk_size, o.device.kind, recompute) : nullptr;
     check.require(kernel != nullptr, Status::unsupported, "no chunkwise backward kernel for this dtype and device");
@@ -339,24 +381,22 @@ Error mlstm_chunkwise_bw(const Shape &s, const QKV &qkv, const Gates &gates, con
     const double work_bytes = double(states) * s.DHQK * s.DHV * 8.0 + double(s.S) * chunk_size * 8.0;
     const int64_t per_call = group_size(s, work_bytes);
     Error e = for_each_group(fn, s, mem, per_call, true, [&](SliceGroup &g, CallContext *ctx) {
-        View q = g.tokens(qkv.q, type, s.DHQK), k = g.tokens(qkv.k, type, s.DHQK), v = g.tokens(qkv.v, type, s.DHV);
-        View i = g.gates(gates.i), f = g.gates(gates.f), d_h = g.tokens(dh, type, s.DHV);
+        InputViews in(g, qkv, gates);
+        View d_h = g.tokens(dh, type, s.DHV);
         InitialViews init(g, initial);
         // Recomputing, the kernel never reads the saved states: one zero row repeated covers their bounds.
         View zc = g.zeros({s.DHV, s.DHQK, states, g.count}, {1, 0, 0, 0});
         View zn = g.zeros({s.DHQK, states, g.count}, {1, 0, 0}), zm = g.zeros({states, g.count}, {0, 0});
         ChunkStateViews kept(g, states, saved, nullptr);
         View dcl = dc_last ? g.c(dc_last) : g.zeros({s.DHV, s.DHQK, g.count}, {1, 0, 0});
-        View dq = g.tokens(grads.dq, type, s.DHQK), dk = g.tokens(grads.dk, type, s.DHQK);
-        View dv = g.tokens(grads.dv, type, s.DHV), di = g.gates(grads.di), df = g.gates(grads.df);
-        View dc0 = grads.dc_initial ? g.c(grads.dc_initial) : g.discard(0, {s.DHV, s.DHQK, g.count});
-        View dm0 = grads.dm_initial ? g.m(grads.dm_initial) : g.discard(g.count * s.DHQK * s.DHV, {g.count});
-        return kernel(ctx, q.get(), k.get(), v.get(), i.get(), f.get(), init.c.get(), init.n.get(), init.m.get(),
-                      recompute ? zc.get() : kept.c.get(), recompute ? zn.get() : kept.n.get(),
+        GradientViews out(g, grads, qkv.dtype);
+        return kernel(ctx, in.q.get(), in.k.get(), in.v.get(), in.i.get(), in.f.get(), init.c.get(), init.n.get(),
+                      init.m.get(), recompute ? zc.get() : kept.c.get(), recompute ? zn.get() : kept.n.get(),
                       recompute ? zm.get() : kept.m.get(), d_h.get(), dcl.get(), o.eps, o.norm_val,
-                      o.stabilize_correctly, dq.get(), dk.get(), dv.get(), di.get(), df.get(), dc0.get(), dm0.get());
+                      o.stabilize_correctly, out.dq.get(), out.dk.get(), out.dv.get(), out.di.get(), out.df.get(),
+                      out.dc0.get(), out.dm0.get());
     });
-    return finish_backward(e, grads, s);
+    return finish_backward(e, grads, s, mem, fn);
 }
 
 Error recurrent_sequence_fw(const Shape &s, const QKV &qkv, const Gates &gates, void *h, const InitialStates &initial,
@@ -393,8 +433,7 @@ Error recurrent_sequence_bw(const Shape &s, const QKV &qkv, const Gates &gates, 
     Memory mem;
     DataChecks data{s, qkv, gates, dh, o.eps, o.check_finite, o.device};
     data.h_name = "dh";
-    check_backward(check, data, grads, &mem);
-    if (o.check_finite && check.ok()) check.finite(dc_last, DType::float32, TensorSizes(s).c, "dc_last");
+    check_backward(check, data, grads, dc_last, &mem);
     const double states_bytes = double(s.S + 1) * s.DHQK * s.DHV * 4.0;
     check.slice_bytes(states_bytes, "every state C kept by the recurrent backward (the chunkwise backward keeps one "
                                     "per chunk)");
@@ -404,19 +443,16 @@ Error recurrent_sequence_bw(const Shape &s, const QKV &qkv, const Gates &gates, 
 
     const halide_type_t type = halide_type_of(qkv.dtype);
     Error e = for_each_group(fn, s, mem, group_size(s, 2 * states_bytes), true, [&](SliceGroup &g, CallContext *ctx) {
-        View q = g.tokens(qkv.q, type, s.DHQK), k = g.tokens(qkv.k, type, s.DHQK), v = g.tokens(qkv.v, type, s.DHV);
-        View i = g.gates(gates.i), f = g.gates(gates.f), d_h = g.tokens(dh, type, s.DHV);
+        InputViews in(g, qkv, gates);
+        View d_h = g.tokens(dh, type, s.DHV);
         InitialViews init(g, initial);
         View dcl = dc_last ? g.c(dc_last) : g.zeros({s.DHV, s.DHQK, g.count}, {1, 0, 0});
-        View dq = g.tokens(grads.dq, type, s.DHQK), dk = g.tokens(grads.dk, type, s.DHQK);
-        View dv = g.tokens(grads.dv, type, s.DHV), di = g.gates(grads.di), df = g.gates(grads.df);
-        View dc0 = grads.dc_initial ? g.c(grads.dc_initial) : g.discard(0, {s.DHV, s.DHQK, g.count});
-        View dm0 = grads.dm_initial ? g.m(grads.dm_initial) : g.discard(g.count * s.DHQK * s.DHV, {g.count});
-        return kernel(ctx, q.get(), k.get(), v.get(), i.get(), f.get(), init.c.get(), init.n.get(), init.m.get(),
-                      o.eps, d_h.get(), dcl.get(), dq.get(), dk.get(), dv.get(), di.get(), df.get(), dc0.get(),
-                      dm0.get());
+        GradientViews out(g, grads, qkv.dtype);
+        return kernel(ctx, in.q.get(), in.k.get(), in.v.get(), in.i.get(), in.f.get(), init.c.get(), init.n.get(),
+                      init.m.get(), o.eps, d_h.get(), dcl.get(), out.dq.get(), out.dk.get(), out.dv.get(),
+                      out.di.get(), out.df.get(), out.dc0.get(), out.dm0.get());
     });
-    return finish_backward(e, grads, s);
+    return finish_backward(e, grads, s, mem, fn);
 }
 
 Error recurrent_step_fw(const Shape &s, const QKV &qkv, const Gates &gates, void *h, const InitialStates &state,
@@ -468,17 +504,12 @@ Error parallel_stabilized_simple(const Shape &s, const QKV &qkv, const Gates &ga
     check.require(kernel != nullptr, Status::unsupported, "no parallel kernel for this dtype and device");
     if (!check.ok()) return check.error();
 
-    const halide_type_t type = halide_type_of(qkv.dtype);
-    const halide_type_t u8 = halide_type_t(halide_type_uint, 8);
     const bool use_mask = o.lower_triangular_matrix != nullptr;
     return for_each_group(fn, s, mem, group_size(s, matrix_bytes), false, [&](SliceGroup &g, CallContext *ctx) {
-        View q = g.tokens(qkv.q, type, s.DHQK), k = g.tokens(qkv.k, type, s.DHQK), v = g.tokens(qkv.v, type, s.DHV);
-        View i = g.gates(gates.i), f = g.gates(gates.f), out = g.tokens(h, type, s.DHV);
-        // Without a mask the kernel never reads one, but its bounds still cover (S, S): one zero row repeated does.
-        View mask = use_mask ? View(u8, o.lower_triangular_matrix, {s.S, s.S}, {}, mem.cuda)
-                             : View(u8, mem.zeros, {s.S, s.S}, {1, 0}, mem.cuda);
-        return kernel(ctx, q.get(), k.get(), v.get(), i.get(), f.get(), mask.get(), use_mask, o.stabilize_rowwise,
-                      o.eps, out.get());
+        InputViews in(g, qkv, gates);
+        View out = g.tokens(h, halide_type_of(qkv.dtype), s.DHV), mask = mask_view(g, o.lower_triangular_matrix);
+        return kernel(ctx, in.q.get(), in.k.get(), in.v.get(), in.i.get(), in.f.get(), mask.get(), use_mask,
+                      o.stabilize_rowwise, o.eps, out.get());
     });
 }
 
@@ -489,7 +520,7 @@ Error parallel_stabilized_simple_bw(const Shape &s, const QKV &qkv, const Gates 
     Memory mem;
     DataChecks data{s, qkv, gates, dh, o.eps, o.check_finite, o.device};
     data.h_name = "dh";
-    check_backward(check, data, grads, &mem);
+    check_backward(check, data, grads, nullptr, &mem);
     check.require(!grads.dc_initial && !grads.dn_initial && !grads.dm_initial, Status::invalid_argument,
                   "grads.dc_initial, dn_initial and dm_initial must be null: the parallel form has no states");
     // The kernel holds three (S x S) matrices of each slice: the weights and the two gradients of d_intra.
@@ -499,18 +530,14 @@ Error parallel_stabilized_simple_bw(const Shape &s, const QKV &qkv, const Gates 
     check.require(kernel != nullptr, Status::unsupported, "no parallel backward kernel for this dtype and device");
     if (!check.ok()) return check.error();
 
-    const halide_type_t type = halide_type_of(qkv.dtype);
-    const halide_type_t u8 = halide_type_t(halide_type_uint, 8);
     const bool use_mask = o.lower_triangular_matrix != nullptr;
-    return for_each_group(fn, s, mem, group_size(s, 4 * matrix_bytes), false, [&](SliceGroup &g, CallContext *ctx) {
-        View q = g.tokens(qkv.q, type, s.DHQK), k = g.tokens(qkv.k, type, s.DHQK), v = g.tokens(qkv.v, type, s.DHV);
-        View i = g.gates(gates.i), f = g.gates(gates.f), d_h = g.tokens(dh, type, s.DHV);
-        View mask = use_mask ? View(u8, o.lower_triangular_matrix, {s.S, s.S}, {}, mem.cuda)
-                             : View(u8, mem.zeros, {s.S, s.S}, {1, 0}, mem.cuda);
-        View dq = g.tokens(grads.dq, type, s.DHQK), dk = g.tokens(grads.dk, type, s.DHQK);
-        View dv = g.tokens(grads.dv, type, s.DHV), di = g.gates(grads.di), df = g.gates(grads.df);
-        return kernel(ctx, q.get(), k.get(), v.get(), i.get(), f.get(), mask.get(), use_mask, o.stabilize_rowwise,
-                      o.eps, d_h.get(), dq.get(), dk.get(), dv.get(), di.get(), df.get());
+    return for_each_group(fn, s, mem, group_size(s, 4 * matrix_bytes), true, [&](SliceGroup &g, CallContext *ctx) {
+        InputViews in(g, qkv, gates);
+        View d_h = g.tokens(dh, halide_type_of(qkv.dtype), s.DHV), mask = mask_view(g, o.lower_triangular_matrix);
+        GradientViews out(g, grads, qkv.dtype);
+        return kernel(ctx, in.q.get(), in.k.get(), in.v.get(), in.i.get(), in.f.get(), mask.get(), use_mask,
+                      o.stabilize_rowwise, o.eps, d_h.get(), out.dq.get(), out.dk.get(), out.dv.get(), out.di.get(),
+                      out.df.get());
     });
 }
 

@@ -29,6 +29,7 @@ struct Driver {
     CUresult (*cuPointerGetAttribute)(void *, int, CUdeviceptr);
     CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
     CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
+    CUresult (*cuMemsetD8Async)(CUdeviceptr, unsigned char, size_t, void *);
     CUresult (*cuMemAllocAsync)(CUdeviceptr *, size_t, void *) = nullptr;  // CUDA 11.2 and later
     CUresult (*cuMemFreeAsync)(CUdeviceptr, void *) = nullptr;
 
@@ -59,7 +60,8 @@ const Driver &driver() {
                          bind(lib, d.cuCtxPopCurrent, "cuCtxPopCurrent_v2") &&
                          bind(lib, d.cuStreamGetCtx, "cuStreamGetCtx") &&
                          bind(lib, d.cuPointerGetAttribute, "cuPointerGetAttribute") &&
-                         bind(lib, d.cuMemAlloc, "cuMemAlloc_v2") && bind(lib, d.cuMemsetD8, "cuMemsetD8_v2");
+                         bind(lib, d.cuMemAlloc, "cuMemAlloc_v2") && bind(lib, d.cuMemsetD8, "cuMemsetD8_v2") &&
+                         bind(lib, d.cuMemsetD8Async, "cuMemsetD8Async");
         if (!bind(lib, d.cuMemAllocAsync, "cuMemAllocAsync") || !bind(lib, d.cuMemFreeAsync, "cuMemFreeAsync")) {
             d.cuMemAllocAsync = nullptr;
             d.cuMemFreeAsync = nullptr;
@@ -182,6 +184,16 @@ Error device_zeros(const char *function, void *context, int64_t bytes, uint64_t 
 Error device_discard(const char *function, void *context, int64_t bytes, uint64_t *ptr) {
     static std::vector<ContextBuffer> pool;
     return grow(function, pool, context, bytes, false, ptr);
+}
+
+Error device_fill_zero(const char *function, const CudaPlacement &placement, void *ptr, int64_t bytes) {
+    const Driver &d = driver();
+    ScopedContext current(placement.context);
+    if (!current.ok()) return device_error(function, "cannot make the call's CUDA context current");
+    const CUresult r =
+        d.cuMemsetD8Async(reinterpret_cast<CUdeviceptr>(ptr), 0, static_cast<size_t>(bytes), placement.stream);
+    if (r != 0) return device_error(function, "cuMemsetD8Async failed (" + d.name(r) + ")");
+    return {};
 }
 
 Error DeviceScratch::allocate(const char *function, const CudaPlacement &placement, int64_t bytes) {

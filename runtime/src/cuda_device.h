@@ -43,6 +43,9 @@ private:
     uint64_t ptr_ = 0;
 };
 
+// Queues a fill of [ptr, ptr + bytes) with zero bytes on the call's stream.
+Error device_fill_zero(const char *function, const CudaPlacement &placement, void *ptr, int64_t bytes);
+
 // Makes `context` current on this thread for the life of the object (the previous one comes back after).
 class ScopedContext {
 public:

@@ -42,6 +42,26 @@
 #include "mlstm_recurrent_step_fw_bf16.h"
 #include "mlstm_recurrent_step_fw_f32.h"
 #ifdef HMLSTM_WITH_CUDA
+#include "mlstm_chunkwise_bw_bf16_chunk128_cuda.h"
+#include "mlstm_chunkwise_bw_bf16_chunk128_saved_cuda.h"
+#include "mlstm_chunkwise_bw_bf16_chunk16_cuda.h"
+#include "mlstm_chunkwise_bw_bf16_chunk16_saved_cuda.h"
+#include "mlstm_chunkwise_bw_bf16_chunk256_cuda.h"
+#include "mlstm_chunkwise_bw_bf16_chunk256_saved_cuda.h"
+#include "mlstm_chunkwise_bw_bf16_chunk32_cuda.h"
+#include "mlstm_chunkwise_bw_bf16_chunk32_saved_cuda.h"
+#include "mlstm_chunkwise_bw_bf16_chunk64_cuda.h"
+#include "mlstm_chunkwise_bw_bf16_chunk64_saved_cuda.h"
+#include "mlstm_chunkwise_bw_f32_chunk128_cuda.h"
+#include "mlstm_chunkwise_bw_f32_chunk128_saved_cuda.h"
+#include "mlstm_chunkwise_bw_f32_chunk16_cuda.h"
+#include "mlstm_chunkwise_bw_f32_chunk16_saved_cuda.h"
+#include "mlstm_chunkwise_bw_f32_chunk256_cuda.h"
+#include "mlstm_chunkwise_bw_f32_chunk256_saved_cuda.h"
+#include "mlstm_chunkwise_bw_f32_chunk32_cuda.h"
+#include "mlstm_chunkwise_bw_f32_chunk32_saved_cuda.h"
+#include "mlstm_chunkwise_bw_f32_chunk64_cuda.h"
+#include "mlstm_chunkwise_bw_f32_chunk64_saved_cuda.h"
 #include "mlstm_chunkwise_fw_bf16_chunk128_cuda.h"
 #include "mlstm_chunkwise_fw_bf16_chunk16_cuda.h"
 #include "mlstm_chunkwise_fw_bf16_chunk256_cuda.h"
@@ -109,13 +129,14 @@ struct ChunkwiseVariants {
      HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_fw_f32_chunk##L), HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_fw_bf16_chunk##L)}
 const ChunkwiseVariants kChunkwise[] = {HMLSTM_CHUNKWISE(16), HMLSTM_CHUNKWISE(32), HMLSTM_CHUNKWISE(64),
                                         HMLSTM_CHUNKWISE(128), HMLSTM_CHUNKWISE(256)};
+// The chunkwise backward, recomputing the chunk states or reading the saved ones.
 struct ChunkwiseBackwardVariants {
     int64_t chunk_size;
-    ChunkwiseBackwardKernel f32, bf16, f32_saved, bf16_saved;
+    Variants<ChunkwiseBackwardKernel> recompute, saved;
 };
-#define HMLSTM_CHUNKWISE_BW(L)                                                                                     \
-    {L, mlstm_chunkwise_bw_f32_chunk##L, mlstm_chunkwise_bw_bf16_chunk##L, mlstm_chunkwise_bw_f32_chunk##L##_saved, \
-     mlstm_chunkwise_bw_bf16_chunk##L##_saved}
+#define HMLSTM_CHUNKWISE_BW(L)                                                                   \
+    {L, HMLSTM_VARIANTS(mlstm_chunkwise_bw_f32_chunk##L, mlstm_chunkwise_bw_bf16_chunk##L),      \
+     HMLSTM_VARIANTS(mlstm_chunkwise_bw_f32_chunk##L##_saved, mlstm_chunkwise_bw_bf16_chunk##L##_saved)}
 const ChunkwiseBackwardVariants kChunkwiseBackward[] = {HMLSTM_CHUNKWISE_BW(16), HMLSTM_CHUNKWISE_BW(32),
                                                         HMLSTM_CHUNKWISE_BW(64), HMLSTM_CHUNKWISE_BW(128),
                                                         HMLSTM_CHUNKWISE_BW(256)};
@@ -136,11 +157,8 @@ ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device,
 }
 
 ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_size, Device device, bool recompute) {
-    if (device != Device::cpu) return nullptr;
     for (const ChunkwiseBackwardVariants &v : kChunkwiseBackward) {
-        if (v.chunk_size != chunk_size) continue;
-        const bool bf16 = dtype == DType::bfloat16;
-        return recompute ? (bf16 ? v.bf16 : v.f32) : (bf16 ? v.bf16_saved : v.f32_saved);
+        if (v.chunk_size == chunk_size) return (recompute ? v.recompute : v.saved).pick(dtype, device);
     }
     return nullptr;
 }

@@ -1,0 +1,68 @@
+// CUDA schedule of the chunkwise backward (math: generators/chunkwise_backward.h). Plain SIMT, as the forward's
+// SIMT schedule: one thread per element of each stage at root, reductions serial inside the thread, the scans over
+// chunks (and over a chunk's positions) serial inside the thread that owns one entry.
+#include "chunkwise_cuda_stages.h"
+
+namespace hmlstm {
+
+using namespace Halide;
+
+void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &b, ChunkwiseBackwardOutputs &out,
+                                      int chunk, bool recompute_states, const CudaKnobs &k) {
+    ChunkwiseCudaStages st(f, k);
+    const int tx = k.threads, ty = k.rows;
+    const TailStrategy guard = st.guard;
+    Var x_o = st.x_o, y_o = st.y_o, x_i = st.x_i, y_i = st.y_i;
+
+    // (1), (2) as the forward's
+    st.gates(chunk);
+    if (recompute_states) st.state_scan(false);
+    if (!recompute_states) f.k_weighted.compute_root(), st.tiled(f.k_weighted, f.dqk, f.sigma);
+
+    // (3) stabilizers, weights, normalizers and the scaled output gradients of every chunk
+    st.rowwise_root(f.intra_max, f.tau, chunk);
+    st.rowwise_root(f.m_out, f.tau, chunk);
+    st.tiled_vectors(f.q_inter, f.dqk, f.tau);
+    st.tiled_root(f.intra_weight, f.sigma, f.tau);
+    f.scores.compute_at(f.intra_weight, x_i);
+    st.rowwise_root(f.h_den_dot, f.tau, chunk);
+    st.tiled_vectors(b.dh_scaled, f.dv, f.tau);
+
+    // (4) the reverse scan of the state gradient: one thread per state entry walks every chunk
+    st.tiled_root(b.dc_delta, f.dv, f.dqk);
+    b.dc_state.compute_root();
+    for (int u : {0, 1}) b.dc_state.update(u).gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
+
+    // (5) the gradients' products, each output element's reduction in its thread
+    st.tiled_root(b.d_intra, f.sigma, f.tau);
+    b.d_weight.compute_at(b.d_intra, x_i);
+    st.tiled_root(b.dq_inter, f.dqk, f.tau);
+    st.tiled_root(b.dq_chunk, f.dqk, f.tau);
+    st.tiled_root(b.dk_state, f.dqk, f.sigma);
+    st.tiled_root(b.dk_chunk, f.dqk, f.sigma);
+    st.tiled_root(b.dv_chunk, f.dv, f.sigma);
+
+    // (6) gate gradients
+    for (Func fn : {b.inter_gate, b.intra_spanning}) st.rowwise_root(fn, f.tau, chunk);
+    st.rowwise_root(b.state_gate, f.sigma, chunk);
+    st.rowwise_root(b.decay_gate_rows, f.dv, tx);
+    b.decay_gate.compute_root().gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
+    b.decay_gate.update().gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
+    b.intra_suffix.compute_root();
+    for (int u : {0, 1}) st.rowwise(b.intra_suffix.update(u), f.sigma, chunk);
+    for (Func fn : {b.gate_suffix, b.gate_prefix}) {  // one thread per chunk walks its positions
+        fn.compute_root();
+        for (int u : {0, 1}) fn.update(u).gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
+    }
+
+    for (Func fn : {out.dq, out.dk, out.dv}) {
+        fn.gpu_tile(fn.args()[0], f.t, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
+    }
+    for (Func fn : {out.di, out.df}) fn.gpu_tile(f.t, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
+    out.dc_initial.gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
+    b.dm_initial.compute_root();
+    for (Stage s : {Stage(b.dm_initial), b.dm_initial.update()}) st.per_head(s, f.bh);
+    st.per_head(out.dm_initial, f.bh);
+}
+
+}  // namespace hmlstm
