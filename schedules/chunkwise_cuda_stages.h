@@ -74,12 +74,16 @@ struct ChunkwiseCudaStages {
             tiled_root(f.c_delta, f.dv, f.dqk);
         }
         rowwise_root(f.n_delta, f.dqk, tx);
+        // Every stage on the device, the empty pure ones too: a stage left on the host would make Halide require a
+        // host buffer for the states, which the forward's outputs are.
         f.c_state.compute_root();
-        for (int u : {0, 1}) {
-            f.c_state.update(u).gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
+        for (Halide::Stage s : {Halide::Stage(f.c_state), f.c_state.update(0), f.c_state.update(1)}) {
+            s.gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
         }
         f.n_state.compute_root();
-        for (int u : {0, 1}) f.n_state.update(u).gpu_tile(f.dqk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
+        for (Halide::Stage s : {Halide::Stage(f.n_state), f.n_state.update(0), f.n_state.update(1)}) {
+            s.gpu_tile(f.dqk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
+        }
     }
 };
 
