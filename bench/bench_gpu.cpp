@@ -153,23 +153,32 @@ Ceilings measure_ceilings(std::mt19937 &rng) {
 
 }  // namespace
 
-// `bench_gpu --profile <chunk> [simt]`: one chunkwise call (after a warm-up) at a smaller shape, for a profiler to see
-// each generated kernel once.
-int profile_chunkwise(int64_t chunk, bool simt) {
+// `bench_gpu --profile <chunk> [simt|bw]`: one chunkwise call (after a warm-up) at a smaller shape, for a profiler
+// to see each generated kernel once; with `bw`, the forward (on tensor cores) and its backward.
+int profile_chunkwise(int64_t chunk, const std::string &mode) {
     std::mt19937 rng(7);
     Problem p({1, 16, 8192, 128, 256}, hmlstm::DType::float32, rng);
     hmlstm::ChunkwiseOptions o;
     o.chunk_size = chunk;
     o.device = on_stream();
-    o.cuda_products = simt ? hmlstm::CudaProducts::simt : hmlstm::CudaProducts::tensor_cores;
-    for (int rep = 0; rep < 2; rep++) check(hmlstm::mlstm_chunkwise_fw(p.s, p.qkv(), p.gates(), p.h.p, {}, {}, o));
+    o.cuda_products = mode == "simt" ? hmlstm::CudaProducts::simt : hmlstm::CudaProducts::tensor_cores;
+    DeviceArray dh(p.count(p.s.DHV), false, 0, 1, rng), dq(p.count(p.s.DHQK), false, 0, 1, rng),
+        dk(p.count(p.s.DHQK), false, 0, 1, rng), dv(p.count(p.s.DHV), false, 0, 1, rng),
+        di(p.count(1), false, 0, 1, rng), df(p.count(1), false, 0, 1, rng);
+    const hmlstm::Gradients grads{dq.p, dk.p, dv.p, di.as<float>(), df.as<float>()};
+    for (int rep = 0; rep < 2; rep++) {
+        check(hmlstm::mlstm_chunkwise_fw(p.s, p.qkv(), p.gates(), p.h.p, {}, {}, o));
+        if (mode == "bw") check(hmlstm::mlstm_chunkwise_bw(p.s, p.qkv(), p.gates(), dh.p, grads, {}, nullptr, o));
+    }
     cuda_check(cudaStreamSynchronize(stream), "profile run");
     return 0;
 }
 
 int main(int argc, char **argv) {
     cuda_check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
-    if (argc > 2 && std::strcmp(argv[1], "--profile") == 0) return profile_chunkwise(std::atoll(argv[2]), argc > 3 && std::strcmp(argv[3], "simt") == 0);
+    if (argc > 2 && std::strcmp(argv[1], "--profile") == 0) {
+        return profile_chunkwise(std::atoll(argv[2]), argc > 3 ? argv[3] : "");
+    }
     const char *json_path = argc > 1 ? argv[1] : "bench_gpu.json";
     cudaDeviceProp prop;
     cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");

@@ -22,6 +22,12 @@ inline Expr pipeline_user_context() {
     return context;
 }
 
+// An operand as the tensor cores take it: bfloat16 bits when the inputs (of type `qkv_type`) are bfloat16, else
+// float32 as is (multiplied in TF32).
+inline Expr product_operand(const Expr &x, const Halide::Type &qkv_type) {
+    return qkv_type.is_bfloat() ? Halide::reinterpret<uint16_t>(narrow(x, qkv_type)) : x;
+}
+
 inline Func tensor_core_product(const std::string &name, const ProductOperand &a, const ProductOperand &b,
                                 const Expr &k) {
     Func out(name);

@@ -86,10 +86,7 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
 
     // Each chunk's contribution K^T diag(w) V and K^T w, then the serial state scan.
     f.k_weighted(dqk, sigma, c, bh) = f.k_chunk(dqk, sigma, c, bh) * f.state_weight(sigma, c, bh);
-    // An operand as the tensor cores take it: bfloat16 bits when the inputs are bfloat16, else float32 as is.
-    auto operand = [&](const Expr &x) {
-        return in.qkv_type.is_bfloat() ? Halide::reinterpret<uint16_t>(narrow(x, in.qkv_type)) : x;
-    };
+    auto operand = [&](const Expr &x) { return product_operand(x, in.qkv_type); };
     if (in.tensor_cores) {
         f.k_operand(dqk, sigma, c, bh) = operand(f.k_chunk(dqk, sigma, c, bh));
         f.v_operand(dv, sigma, c, bh) = operand(f.v_chunk(dv, sigma, c, bh));

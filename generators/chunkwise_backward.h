@@ -44,12 +44,16 @@ struct ChunkwiseBackwardFuncs {
     Func d_weight{"d_weight"}, intra_decay{"intra_decay"};
     Func d_intra{"d_intra"};  // (sigma, tau, c, bh): {gradient of the score q . k, gradient of the log weight}
     Func dq_inter{"dq_inter"}, dq_chunk{"dq_chunk"}, dk_state{"dk_state"}, dk_chunk{"dk_chunk"}, dv_chunk{"dv_chunk"};
+    // tensor_cores only: the products' stored operands, and the products that sum into dq, dk and dv
+    Func dh_operand{"dh_operand"}, ds_operand{"ds_operand"}, dc_next{"dc_next"};
+    Func dq_intra{"dq_intra"}, dk_intra{"dk_intra"}, dv_intra{"dv_intra"}, dv_state{"dv_state"};
     Func inter_gate{"inter_gate"}, state_gate{"state_gate"}, decay_gate{"decay_gate"};  // E, a, dF / F above
     Func decay_gate_rows{"decay_gate_rows"};
     Func intra_suffix{"intra_suffix"};  // (sigma, tau, c, bh): sum_{tau' >= tau} dlogD(sigma, tau')
     Func intra_spanning{"intra_spanning"}, gate_suffix{"gate_suffix"}, gate_prefix{"gate_prefix"};
     Func dq{"dq"}, dk{"dk"}, dv{"dv"}, di{"di"}, df{"df"}, dc_initial{"dc_initial"}, dm_initial{"dm_initial"};
-    RDom r_tau, r_dv, r_chunk_rev, r_tau_rev, r_tau_fwd, r_state;
+    Func dm_initial_rows{"dm_initial_rows"};  // per row dv of the state, so that the sum over the state is parallel
+    RDom r_tau, r_dv, r_chunk_rev, r_tau_rev, r_tau_fwd;
 };
 
 inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &in, ChunkwiseFuncs &f,
@@ -69,8 +73,12 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
 
     // The reverse scan of the state gradient, each chunk's qbar^T dH formed right before it is added.
     b.r_tau = RDom(0, L, "r_tau_bw");
-    b.dc_delta(dv, dqk, c, bh) = 0.0f;
-    b.dc_delta(dv, dqk, c, bh) += b.dh_scaled(dv, b.r_tau, c, bh) * f.q_inter(dqk, b.r_tau, c, bh);
+    if (in.tensor_cores) {  // in TF32: the state gradient stays float32
+        b.dc_delta = tensor_core_product("dc_delta", {b.dh_scaled, false}, {f.q_inter, false}, L);
+    } else {
+        b.dc_delta(dv, dqk, c, bh) = 0.0f;
+        b.dc_delta(dv, dqk, c, bh) += b.dh_scaled(dv, b.r_tau, c, bh) * f.q_inter(dqk, b.r_tau, c, bh);
+    }
     b.r_chunk_rev = RDom(0, num_chunks, "r_chunk_rev");
     Expr rev = num_chunks - 1 - b.r_chunk_rev;
     b.dc_state(dv, dqk, kk, bh) = Halide::undef<float>();
@@ -81,8 +89,13 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     // The intra-chunk part, as in the parallel backward.
     b.v_transposed(sigma, dv, c, bh) = f.v_chunk(dv, sigma, c, bh);
     b.r_dv = RDom(0, in.dhv, "r_dv");
-    b.d_weight(sigma, tau, c, bh) = 0.0f;
-    b.d_weight(sigma, tau, c, bh) += b.dh_scaled(b.r_dv, tau, c, bh) * b.v_transposed(sigma, b.r_dv, c, bh);
+    if (in.tensor_cores) {
+        b.dh_operand(dv, tau, c, bh) = product_operand(b.dh_scaled(dv, tau, c, bh), in.qkv_type);
+        b.d_weight = tensor_core_product("d_weight", {f.v_operand, true}, {b.dh_operand, true}, in.dhv);
+    } else {
+        b.d_weight(sigma, tau, c, bh) = 0.0f;
+        b.d_weight(sigma, tau, c, bh) += b.dh_scaled(b.r_dv, tau, c, bh) * b.v_transposed(sigma, b.r_dv, c, bh);
+    }
     b.intra_decay(sigma, tau, c, bh) = scale * Halide::exp(f.intra_log_weight(sigma, tau, c, bh) - f.m_out(tau, c, bh));
     Expr dw = b.d_weight(sigma, tau, c, bh);
     b.d_intra(sigma, tau, c, bh) = {dw * b.intra_decay(sigma, tau, c, bh), dw * f.intra_weight(sigma, tau, c, bh)};
@@ -95,24 +108,38 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     b.v_weighted(dv, sigma, c, bh) = f.v_chunk(dv, sigma, c, bh) * f.state_weight(sigma, c, bh);
 
     Expr r_tau = b.r_tau, r_dv = b.r_dv, r_sigma = f.r_sigma, r_dqk = f.r_dqk;
-    b.dq_inter(dqk, tau, c, bh) = 0.0f;
-    b.dq_inter(dqk, tau, c, bh) += b.c_transposed(dqk, r_dv, c, bh) * b.dh_inter(r_dv, tau, c, bh);
-    b.dq_chunk(dqk, tau, c, bh) = b.dq_inter(dqk, tau, c, bh);
-    b.dq_chunk(dqk, tau, c, bh) += f.k_chunk(dqk, r_sigma, c, bh) * d_scores(r_sigma, tau);
-    b.dk_state(dqk, sigma, c, bh) = 0.0f;
-    b.dk_state(dqk, sigma, c, bh) += b.dc_next_transposed(dqk, r_dv, c, bh) * b.v_weighted(r_dv, sigma, c, bh);
-    b.dk_chunk(dqk, sigma, c, bh) = b.dk_state(dqk, sigma, c, bh);
-    b.dk_chunk(dqk, sigma, c, bh) += f.q_chunk(dqk, r_tau, c, bh) * d_scores(sigma, r_tau);
-    b.dv_chunk(dv, sigma, c, bh) = 0.0f;
-    b.dv_chunk(dv, sigma, c, bh) += b.dh_scaled(dv, r_tau, c, bh) * f.intra_weight(sigma, r_tau, c, bh);
-    b.dv_chunk(dv, sigma, c, bh) += b.dc_state(dv, r_dqk, c + 1, bh) * f.k_weighted(r_dqk, sigma, c, bh);
+    if (in.tensor_cores) {
+        // The products with a state in TF32 (float32 operands), the intra-chunk ones on the operands' type.
+        b.ds_operand(sigma, tau, c, bh) = product_operand(d_scores(sigma, tau), in.qkv_type);
+        b.dc_next(dv, dqk, c, bh) = b.dc_state(dv, dqk, c + 1, bh);
+        b.dq_inter = tensor_core_product("dq_inter", {f.c_state, true}, {b.dh_inter, true}, in.dhv);
+        b.dq_intra = tensor_core_product("dq_intra", {f.k_operand, false}, {b.ds_operand, true}, L);
+        b.dq_chunk(dqk, tau, c, bh) = b.dq_inter(dqk, tau, c, bh) + b.dq_intra(dqk, tau, c, bh);
+        b.dk_state = tensor_core_product("dk_state", {b.dc_next, true}, {b.v_weighted, true}, in.dhv);
+        b.dk_intra = tensor_core_product("dk_intra", {f.q_operand, false}, {b.ds_operand, false}, L);
+        b.dk_chunk(dqk, sigma, c, bh) = b.dk_state(dqk, sigma, c, bh) + b.dk_intra(dqk, sigma, c, bh);
+        b.dv_intra = tensor_core_product("dv_intra", {b.dh_operand, false}, {f.w_operand, false}, L);
+        b.dv_state = tensor_core_product("dv_state", {b.dc_next, false}, {f.k_weighted, true}, in.dhqk);
+        b.dv_chunk(dv, sigma, c, bh) = b.dv_intra(dv, sigma, c, bh) + b.dv_state(dv, sigma, c, bh);
+    } else {
+        b.dq_inter(dqk, tau, c, bh) = 0.0f;
+        b.dq_inter(dqk, tau, c, bh) += b.c_transposed(dqk, r_dv, c, bh) * b.dh_inter(r_dv, tau, c, bh);
+        b.dq_chunk(dqk, tau, c, bh) = b.dq_inter(dqk, tau, c, bh);
+        b.dq_chunk(dqk, tau, c, bh) += f.k_chunk(dqk, r_sigma, c, bh) * d_scores(r_sigma, tau);
+        b.dk_state(dqk, sigma, c, bh) = 0.0f;
+        b.dk_state(dqk, sigma, c, bh) += b.dc_next_transposed(dqk, r_dv, c, bh) * b.v_weighted(r_dv, sigma, c, bh);
+        b.dk_chunk(dqk, sigma, c, bh) = b.dk_state(dqk, sigma, c, bh);
+        b.dk_chunk(dqk, sigma, c, bh) += f.q_chunk(dqk, r_tau, c, bh) * d_scores(sigma, r_tau);
+        b.dv_chunk(dv, sigma, c, bh) = 0.0f;
+        b.dv_chunk(dv, sigma, c, bh) += b.dh_scaled(dv, r_tau, c, bh) * f.intra_weight(sigma, r_tau, c, bh);
+        b.dv_chunk(dv, sigma, c, bh) += b.dc_state(dv, r_dqk, c + 1, bh) * f.k_weighted(r_dqk, sigma, c, bh);
+    }
 
     // Gate gradients, per chunk (see the top).
     b.inter_gate(tau, c, bh) = 0.0f;
     b.inter_gate(tau, c, bh) += f.q_chunk(r_dqk, tau, c, bh) * b.dq_inter(r_dqk, tau, c, bh);
     b.state_gate(sigma, c, bh) = 0.0f;
     b.state_gate(sigma, c, bh) += f.k_chunk(r_dqk, sigma, c, bh) * b.dk_state(r_dqk, sigma, c, bh);
-    b.r_state = RDom(0, in.dhv, 0, in.dhqk, "r_state");
     b.decay_gate_rows(dv, c, bh) = 0.0f;
     b.decay_gate_rows(dv, c, bh) += b.dc_state(dv, r_dqk, c + 1, bh) * f.c_state(dv, r_dqk, c, bh);
     b.decay_gate(c, bh) = 0.0f;
@@ -144,8 +171,10 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
                   (1.0f + Halide::exp(fgate));  // d logsigmoid(f) / df = sigmoid(-f)
 
     b.dc_initial(dv, dqk, bh) = b.dc_state(dv, dqk, 0, bh);
+    b.dm_initial_rows(dv, bh) = 0.0f;
+    b.dm_initial_rows(dv, bh) += b.dc_state(dv, r_dqk, 0, bh) * f.c_state(dv, r_dqk, 0, bh);
     b.dm_initial(bh) = 0.0f;
-    b.dm_initial(bh) += b.dc_state(b.r_state.x, b.r_state.y, 0, bh) * f.c_state(b.r_state.x, b.r_state.y, 0, bh);
+    b.dm_initial(bh) += b.dm_initial_rows(r_dv, bh);
     return b;
 }
 

@@ -1,4 +1,7 @@
-// Glue for the chunkwise backward (math: chunkwise_backward.h, schedule: schedules/chunkwise_backward_cpu.cpp).
+// Glue for the chunkwise backward (math: chunkwise_backward.h, schedules: schedules/chunkwise_backward_cpu.cpp and
+// chunkwise_backward_cuda.cpp).
+#include <stdexcept>
+
 #include "../schedules/cuda_schedules.h"
 
 namespace hmlstm {
@@ -12,6 +15,8 @@ public:
     GeneratorParam<bool> recompute_states{"recompute_states", true};
     GeneratorParam<int> gpu_threads{"gpu_threads", 0};  // CUDA targets only
     GeneratorParam<int> gpu_rows{"gpu_rows", 0};
+    // CUDA targets: the matrix products as cuBLAS extern stages on tensor cores (batched_product.h).
+    GeneratorParam<bool> tensor_cores{"tensor_cores", false};
     GeneratorParam<int> vector_blocks{"vector_blocks", 0};
     GeneratorParam<int> row_block{"row_block", 0};
 
@@ -44,7 +49,10 @@ public:
         bfloat16_on_bits() = get_target().has_gpu_feature();
         ChunkwiseInputs in{q, k, v, igate, fgate, c_initial, n_initial, m_initial,
                            q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(),
-                           eps, norm_val, stabilize_correctly, chunk_size, false, q.type()};
+                           eps, norm_val, stabilize_correctly, chunk_size, tensor_cores, q.type()};
+        if (tensor_cores && !get_target().has_feature(Halide::Target::CUDA)) {
+            throw std::invalid_argument("mlstm_chunkwise_bw: tensor_cores needs a CUDA target");
+        }
         ChunkwiseFuncs states;
         if (!recompute_states) {  // feature indices clamped, as wherever the math reads a buffer
             Var dv = states.dv, dqk = states.dqk, kk = states.kk, bh = states.bh;
@@ -66,7 +74,7 @@ public:
 
         ChunkwiseBackwardOutputs out{dq, dk, dv, di, df, dc_initial, dm_initial};
         if (get_target().has_gpu_feature()) {
-            schedule_chunkwise_backward_cuda(f, b, out, chunk_size, recompute_states,
+            schedule_chunkwise_backward_cuda(f, b, out, chunk_size, recompute_states, tensor_cores,
                                              resolve_cuda_knobs({gpu_threads, gpu_rows}));
             return;
         }

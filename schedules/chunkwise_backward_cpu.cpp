@@ -121,6 +121,8 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     b.decay_gate_rows.update().vectorize(f.dv, vec, guard);
     for (Func fn : {out.di, out.df}) fn.parallel(f.bh).vectorize(f.t, vec, guard);
     out.dc_initial.parallel(f.bh).vectorize(f.dv, vec, guard);
+    b.dm_initial_rows.compute_root().parallel(f.bh).vectorize(f.dv, vec, guard);
+    b.dm_initial_rows.update().parallel(f.bh).vectorize(f.dv, vec, guard);
     out.dm_initial.compute_root();
 }
 

@@ -8,7 +8,7 @@ namespace hmlstm {
 using namespace Halide;
 
 void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &b, ChunkwiseBackwardOutputs &out,
-                                      int chunk, bool recompute_states, const CudaKnobs &k) {
+                                      int chunk, bool recompute_states, bool tensor_cores, const CudaKnobs &k) {
     ChunkwiseCudaStages st(f, k);
     const int tx = k.threads, ty = k.rows;
     const TailStrategy guard = st.guard;
@@ -16,31 +16,59 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
 
     // (1), (2) as the forward's
     st.gates(chunk);
-    if (recompute_states) st.state_scan(false);
-    if (!recompute_states) f.k_weighted.compute_root(), st.tiled(f.k_weighted, f.dqk, f.sigma);
+    if (recompute_states) st.state_scan(tensor_cores);
+    if (!recompute_states && tensor_cores) {  // the products read the saved states as stored buffers
+        Var kb("kb");
+        f.c_state.compute_root().fuse(f.kk, f.bh, kb)
+            .gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(kb);
+        for (Func fn : {f.k_operand, f.v_operand}) st.tiled_vectors(fn, fn.args()[0], fn.args()[1]);
+    }
+    if (!recompute_states || tensor_cores) {
+        f.k_weighted.compute_root();
+        st.tiled(f.k_weighted, f.dqk, f.sigma);
+    }
 
     // (3) stabilizers, weights, normalizers and the scaled output gradients of every chunk
     st.rowwise_root(f.intra_max, f.tau, chunk);
     st.rowwise_root(f.m_out, f.tau, chunk);
     st.tiled_vectors(f.q_inter, f.dqk, f.tau);
-    st.tiled_root(f.intra_weight, f.sigma, f.tau);
-    f.scores.compute_at(f.intra_weight, x_i);
+    if (tensor_cores) {
+        for (Func fn : {f.q_operand, f.w_operand}) st.tiled_vectors(fn, fn.args()[0], fn.args()[1]);
+        f.scores.compute_root();
+    } else {
+        st.tiled_root(f.intra_weight, f.sigma, f.tau);
+        f.scores.compute_at(f.intra_weight, x_i);
+    }
     st.rowwise_root(f.h_den_dot, f.tau, chunk);
     st.tiled_vectors(b.dh_scaled, f.dv, f.tau);
 
     // (4) the reverse scan of the state gradient: one thread per state entry walks every chunk
-    st.tiled_root(b.dc_delta, f.dv, f.dqk);
+    if (tensor_cores) {
+        b.dc_delta.compute_root();
+    } else {
+        st.tiled_root(b.dc_delta, f.dv, f.dqk);
+    }
     b.dc_state.compute_root();
     for (int u : {0, 1}) b.dc_state.update(u).gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
 
-    // (5) the gradients' products, each output element's reduction in its thread
+    // (5) the gradients' products: on tensor cores, from stored operands, summed where the outputs read them; or
+    // each output element's reduction in its thread
     st.tiled_root(b.d_intra, f.sigma, f.tau);
-    b.d_weight.compute_at(b.d_intra, x_i);
-    st.tiled_root(b.dq_inter, f.dqk, f.tau);
-    st.tiled_root(b.dq_chunk, f.dqk, f.tau);
-    st.tiled_root(b.dk_state, f.dqk, f.sigma);
-    st.tiled_root(b.dk_chunk, f.dqk, f.sigma);
-    st.tiled_root(b.dv_chunk, f.dv, f.sigma);
+    if (tensor_cores) {
+        for (Func fn : {b.dh_operand, b.ds_operand, b.dh_inter, b.v_weighted, b.dc_next}) {
+            st.tiled_vectors(fn, fn.args()[0], fn.args()[1]);
+        }
+        for (Func fn : {b.d_weight, b.dq_inter, b.dq_intra, b.dk_state, b.dk_intra, b.dv_intra, b.dv_state}) {
+            fn.compute_root();
+        }
+    } else {
+        b.d_weight.compute_at(b.d_intra, x_i);
+        st.tiled_root(b.dq_inter, f.dqk, f.tau);
+        st.tiled_root(b.dq_chunk, f.dqk, f.tau);
+        st.tiled_root(b.dk_state, f.dqk, f.sigma);
+        st.tiled_root(b.dk_chunk, f.dqk, f.sigma);
+        st.tiled_root(b.dv_chunk, f.dv, f.sigma);
+    }
 
     // (6) gate gradients
     for (Func fn : {b.inter_gate, b.intra_spanning}) st.rowwise_root(fn, f.tau, chunk);
@@ -60,6 +88,10 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
     }
     for (Func fn : {out.di, out.df}) fn.gpu_tile(f.t, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
     out.dc_initial.gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
+    b.dm_initial_rows.compute_root();
+    for (Stage s : {Stage(b.dm_initial_rows), b.dm_initial_rows.update()}) {
+        s.gpu_tile(f.dv, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
+    }
     b.dm_initial.compute_root();
     for (Stage s : {Stage(b.dm_initial), b.dm_initial.update()}) st.per_head(s, f.bh);
     st.per_head(out.dm_initial, f.bh);

@@ -27,7 +27,8 @@ void schedule_parallel_cuda(ParallelFuncs &f, Halide::Func h, const CudaKnobs &k
 // tensor_cores: the products are cuBLAS extern stages (generators/batched_product.h); their operands are stored.
 void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, bool tensor_cores,
                              const CudaKnobs &knobs);
+// tensor_cores: the backward's products are cuBLAS extern stages too.
 void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &b, ChunkwiseBackwardOutputs &out,
-                                      int chunk, bool recompute_states, const CudaKnobs &knobs);
+                                      int chunk, bool recompute_states, bool tensor_cores, const CudaKnobs &knobs);
 
 }  // namespace hmlstm

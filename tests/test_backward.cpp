@@ -13,10 +13,10 @@ namespace {
 
 double gradient_bound(DType dtype) { return dtype == DType::float32 ? 1e-4 : 1e-2; }
 
-// The chunkwise backward's products run in float32 (SIMT on CUDA); states the forward saved on tensor cores carry
-// the 16-bit bound into the gradients.
-double chunkwise_gradient_bound(DType dtype, bool recompute) {
-    return on_cuda() && chunkwise_on_tensor_cores() && !recompute ? 1e-2 : gradient_bound(dtype);
+// On CUDA with tensor cores the chunkwise backward's products (and the forward's) run in TF32 or bfloat16: the
+// spec's 16-bit bound applies, as to the forward.
+double chunkwise_gradient_bound(DType dtype) {
+    return on_cuda() && chunkwise_on_tensor_cores() ? 1e-2 : gradient_bound(dtype);
 }
 
 std::string describe(const Shape &s) {
@@ -111,7 +111,7 @@ TEST_CASE("chunkwise backward matches the reference on every shape and dtype", "
             const BackwardResult r = run_chunkwise_backward(p, nullptr, dh, nullptr, options(64, true));
             INFO(describe(s) << " dtype " << int(dtype) << ": " << r.error.message);
             REQUIRE(r.error.ok());
-            check_gradients(r, e, s, gradient_bound(dtype), false);
+            check_gradients(r, e, s, chunkwise_gradient_bound(dtype), false);
         }
     }
 }
@@ -135,7 +135,7 @@ TEST_CASE("chunkwise backward at every chunk size, with extreme gates, initial s
                     INFO("gates " << int(gates) << " dtype " << int(dtype) << " chunk " << chunk << " recompute "
                                   << recompute << ": " << r.error.message);
                     REQUIRE(r.error.ok());
-                    check_gradients(r, e, s, chunkwise_gradient_bound(dtype, recompute), true);
+                    check_gradients(r, e, s, chunkwise_gradient_bound(dtype), true);
                 }
             }
         }
@@ -195,8 +195,8 @@ TEST_CASE("chunkwise backward of a sequence split in two, chained by the state g
                        rows(e.grads.dv, second, first.S, whole.DHV), rows(e.grads.di, second, first.S, 1),
                        rows(e.grads.df, second, first.S, 1)},
                       r2.dc_initial, r2.dm_initial};
-    check_gradients(r1, e1, first, chunkwise_gradient_bound(DType::float32, false), true);
-    check_gradients(r2, e2, second, gradient_bound(DType::float32), true);
+    check_gradients(r1, e1, first, chunkwise_gradient_bound(DType::float32), true);
+    check_gradients(r2, e2, second, chunkwise_gradient_bound(DType::float32), true);
 }
 
 TEST_CASE("chunkwise backward rejects bad arguments and writes nothing", "[backward][cpu]") {

@@ -371,7 +371,9 @@ Error mlstm_chunkwise_bw(const Shape &s, const QKV &qkv, const Gates &gates, con
     const int64_t chunk_size = check_chunkwise(check, s, qkv.dtype, o, mem, recompute ? ChunkStates{} : saved,
                                                !recompute, "saved");
     ChunkwiseBackwardKernel kernel =
-        check.ok() ? chunkwise_backward_kernel(qkv.dtype, chunk_size, o.device.kind, recompute) : nullptr;
+        check.ok() ? chunkwise_backward_kernel(qkv.dtype, chunk_size, o.device.kind, recompute,
+                                               o.cuda_products == CudaProducts::tensor_cores)
+                   : nullptr;
     check.require(kernel != nullptr, Status::unsupported, "no chunkwise backward kernel for this dtype and device");
     if (!check.ok()) return check.error();
 

@@ -62,6 +62,26 @@
 #include "mlstm_chunkwise_bw_f32_chunk32_saved_cuda.h"
 #include "mlstm_chunkwise_bw_f32_chunk64_cuda.h"
 #include "mlstm_chunkwise_bw_f32_chunk64_saved_cuda.h"
+#include "mlstm_chunkwise_bw_bf16_chunk128_cuda_tc.h"
+#include "mlstm_chunkwise_bw_bf16_chunk128_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_bf16_chunk16_cuda_tc.h"
+#include "mlstm_chunkwise_bw_bf16_chunk16_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_bf16_chunk256_cuda_tc.h"
+#include "mlstm_chunkwise_bw_bf16_chunk256_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_bf16_chunk32_cuda_tc.h"
+#include "mlstm_chunkwise_bw_bf16_chunk32_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_bf16_chunk64_cuda_tc.h"
+#include "mlstm_chunkwise_bw_bf16_chunk64_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_f32_chunk128_cuda_tc.h"
+#include "mlstm_chunkwise_bw_f32_chunk128_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_f32_chunk16_cuda_tc.h"
+#include "mlstm_chunkwise_bw_f32_chunk16_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_f32_chunk256_cuda_tc.h"
+#include "mlstm_chunkwise_bw_f32_chunk256_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_f32_chunk32_cuda_tc.h"
+#include "mlstm_chunkwise_bw_f32_chunk32_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_f32_chunk64_cuda_tc.h"
+#include "mlstm_chunkwise_bw_f32_chunk64_saved_cuda_tc.h"
 #include "mlstm_chunkwise_fw_bf16_chunk128_cuda.h"
 #include "mlstm_chunkwise_fw_bf16_chunk16_cuda.h"
 #include "mlstm_chunkwise_fw_bf16_chunk256_cuda.h"
@@ -129,14 +149,18 @@ struct ChunkwiseVariants {
      HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_fw_f32_chunk##L), HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_fw_bf16_chunk##L)}
 const ChunkwiseVariants kChunkwise[] = {HMLSTM_CHUNKWISE(16), HMLSTM_CHUNKWISE(32), HMLSTM_CHUNKWISE(64),
                                         HMLSTM_CHUNKWISE(128), HMLSTM_CHUNKWISE(256)};
-// The chunkwise backward, recomputing the chunk states or reading the saved ones.
+// The chunkwise backward, recomputing the chunk states or reading the saved ones; on CUDA also with tensor cores.
 struct ChunkwiseBackwardVariants {
     int64_t chunk_size;
     Variants<ChunkwiseBackwardKernel> recompute, saved;
+    ChunkwiseBackwardKernel f32_cuda_tc, bf16_cuda_tc, f32_saved_cuda_tc, bf16_saved_cuda_tc;
 };
-#define HMLSTM_CHUNKWISE_BW(L)                                                                   \
-    {L, HMLSTM_VARIANTS(mlstm_chunkwise_bw_f32_chunk##L, mlstm_chunkwise_bw_bf16_chunk##L),      \
-     HMLSTM_VARIANTS(mlstm_chunkwise_bw_f32_chunk##L##_saved, mlstm_chunkwise_bw_bf16_chunk##L##_saved)}
+#define HMLSTM_CHUNKWISE_BW(L)                                                                                       \
+    {L, HMLSTM_VARIANTS(mlstm_chunkwise_bw_f32_chunk##L, mlstm_chunkwise_bw_bf16_chunk##L),                          \
+     HMLSTM_VARIANTS(mlstm_chunkwise_bw_f32_chunk##L##_saved, mlstm_chunkwise_bw_bf16_chunk##L##_saved),             \
+     HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_bw_f32_chunk##L), HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_bw_bf16_chunk##L), \
+     HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_bw_f32_chunk##L##_saved),                                                 \
+     HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_bw_bf16_chunk##L##_saved)}
 const ChunkwiseBackwardVariants kChunkwiseBackward[] = {HMLSTM_CHUNKWISE_BW(16), HMLSTM_CHUNKWISE_BW(32),
                                                         HMLSTM_CHUNKWISE_BW(64), HMLSTM_CHUNKWISE_BW(128),
                                                         HMLSTM_CHUNKWISE_BW(256)};
@@ -156,9 +180,15 @@ ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device,
     return nullptr;
 }
 
-ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_size, Device device, bool recompute) {
+ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_size, Device device, bool recompute,
+                                                  bool tensor_cores) {
     for (const ChunkwiseBackwardVariants &v : kChunkwiseBackward) {
-        if (v.chunk_size == chunk_size) return (recompute ? v.recompute : v.saved).pick(dtype, device);
+        if (v.chunk_size != chunk_size) continue;
+        if (device == Device::cuda && tensor_cores) {
+            const bool bf16 = dtype == DType::bfloat16;
+            return recompute ? (bf16 ? v.bf16_cuda_tc : v.f32_cuda_tc) : (bf16 ? v.bf16_saved_cuda_tc : v.f32_saved_cuda_tc);
+        }
+        return (recompute ? v.recompute : v.saved).pick(dtype, device);
     }
     return nullptr;
 }

@@ -32,8 +32,9 @@ using ParallelKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf
 // Null when the variant was not compiled (any CUDA kernel in a build without CUDA).
 // tensor_cores (CUDA only): the variant whose products run on tensor cores through cuBLAS.
 ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device, bool tensor_cores);
-// The chunkwise backward: recomputing the chunk states, or reading the saved ones (CUDA: SIMT products).
-ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_size, Device device, bool recompute);
+// The chunkwise backward: recomputing the chunk states, or reading the saved ones.
+ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_size, Device device, bool recompute,
+                                                  bool tensor_cores);
 SequenceKernel sequence_kernel(DType dtype, Device device);
 SequenceBackwardKernel sequence_backward_kernel(DType dtype, Device device);  // CPU only so far
 StepKernel step_kernel(DType dtype, Device device);

@@ -86,9 +86,9 @@ struct StatesOut {
     float *c = nullptr, *n = nullptr, *m = nullptr;
 };
 
-// How the chunkwise form's matrix products run on CUDA: on tensor cores through cuBLAS (bfloat16 operands for
-// bfloat16 inputs, TF32 for float32 inputs; outputs within the spec's 16-bit bound), or as Halide's own SIMT code
-// in float32 (within the float32 bound).
+// How the chunkwise form's matrix products run on CUDA, forward and backward: on tensor cores through cuBLAS
+// (bfloat16 operands for bfloat16 inputs, TF32 for float32 inputs; outputs within the spec's 16-bit bound), or as
+// Halide's own SIMT code in float32 (within the float32 bound).
 enum class CudaProducts : int { tensor_cores = 0, simt = 1 };
 
 // ---- Chunkwise form (xlstm_jax mlstm_chunkwise_*): the training and prefill kernel.
