@@ -337,3 +337,32 @@ TEST_CASE("recurrent sequence backward names the memory it would need beyond its
     CHECK(e.status == hmlstm::Status::invalid_shape);
     CHECK(e.message.find("chunkwise backward") != std::string::npos);
 }
+
+TEST_CASE("parallel and recurrent backward reject bad arguments and write nothing", "[backward][cpu]") {
+    const hmlstm::Shape shape{1, 1, 8, 4, 4};
+    std::vector<float> x(32, 1.0f), gates(8, 0.5f), dq(32, 7.0f), dk(32, 7.0f), dv(32, 7.0f), di(8, 7.0f), df(8, 7.0f),
+        dc0(16, 7.0f);
+    const hmlstm::QKV qkv{x.data(), x.data(), x.data(), hmlstm::DType::float32};
+    hmlstm::Gradients grads{dq.data(), dk.data(), dv.data(), di.data(), df.data()};
+    auto untouched = [&] {
+        for (const std::vector<float> *g : {&dq, &dk, &dv, &di, &df, &dc0}) {
+            for (float e : *g) REQUIRE(e == 7.0f);
+        }
+    };
+    hmlstm::Gradients with_state = grads;
+    with_state.dc_initial = dc0.data();
+    hmlstm::Error e = hmlstm::parallel_stabilized_simple_bw(shape, qkv, {gates.data(), gates.data()}, x.data(), with_state);
+    INFO(e.message);
+    CHECK(e.status == hmlstm::Status::invalid_argument);
+    CHECK(e.message.find("no states") != std::string::npos);
+    untouched();
+    e = hmlstm::recurrent_sequence_bw(shape, qkv, {gates.data(), gates.data()}, nullptr, grads);
+    CHECK(e.status == hmlstm::Status::null_pointer);
+    CHECK(e.message.find("dh") != std::string::npos);
+    untouched();
+    grads.df = nullptr;
+    e = hmlstm::parallel_stabilized_simple_bw(shape, qkv, {gates.data(), gates.data()}, x.data(), grads);
+    CHECK(e.status == hmlstm::Status::null_pointer);
+    CHECK(e.message.find("grads.df") != std::string::npos);
+    untouched();
+}
