@@ -322,10 +322,11 @@ Error mlstm_chunkwise_fw(const Shape &s, const QKV &qkv, const Gates &gates, voi
 
 namespace {
 
-// What every backward checks besides its forward's inputs: dh, the gradients' pointers, and (host memory, with
-// check_finite) dh's finiteness. Backward kernels run on the CPU only so far.
-void check_backward(Checker &check, const DataChecks &data, const Gradients &grads, const float *dc_last,
-                    Memory *mem) {
+// What every backward checks besides its forward's inputs (`data`, whose (B, NH, S, DHV) tensor is dh): the
+// gradients' pointers, and dh and dc_last: on CUDA their device memory, on the host (with check_finite) their
+// finiteness.
+void check_backward(Checker &check, DataChecks data, const Gradients &grads, const float *dc_last, Memory *mem) {
+    data.h_name = "dh";
     check_inputs(check, data, mem);
     check.pointer(grads.dq, "grads.dq").pointer(grads.dk, "grads.dk").pointer(grads.dv, "grads.dv");
     check.pointer(grads.di, "grads.di").pointer(grads.df, "grads.df");
@@ -364,9 +365,7 @@ Error mlstm_chunkwise_bw(const Shape &s, const QKV &qkv, const Gates &gates, con
     const char *fn = "mlstm_chunkwise_bw";
     Checker check(fn);
     Memory mem;
-    DataChecks data{s, qkv, gates, dh, o.eps, o.check_finite, o.device};
-    data.h_name = "dh";
-    check_backward(check, data, grads, dc_last, &mem);
+    check_backward(check, {s, qkv, gates, dh, o.eps, o.check_finite, o.device}, grads, dc_last, &mem);
     const bool recompute = o.recompute_states_in_bw;
     const int64_t chunk_size = check_chunkwise(check, s, qkv.dtype, o, mem, recompute ? ChunkStates{} : saved,
                                                !recompute, "saved");
@@ -433,9 +432,7 @@ Error recurrent_sequence_bw(const Shape &s, const QKV &qkv, const Gates &gates, 
     const char *fn = "recurrent_sequence_bw";
     Checker check(fn);
     Memory mem;
-    DataChecks data{s, qkv, gates, dh, o.eps, o.check_finite, o.device};
-    data.h_name = "dh";
-    check_backward(check, data, grads, dc_last, &mem);
+    check_backward(check, {s, qkv, gates, dh, o.eps, o.check_finite, o.device}, grads, dc_last, &mem);
     const double states_bytes = double(s.S + 1) * s.DHQK * s.DHV * 4.0;
     check.slice_bytes(states_bytes, "every state C kept by the recurrent backward (the chunkwise backward keeps one "
                                     "per chunk)");
@@ -520,9 +517,7 @@ Error parallel_stabilized_simple_bw(const Shape &s, const QKV &qkv, const Gates 
     const char *fn = "parallel_stabilized_simple_bw";
     Checker check(fn);
     Memory mem;
-    DataChecks data{s, qkv, gates, dh, o.eps, o.check_finite, o.device};
-    data.h_name = "dh";
-    check_backward(check, data, grads, nullptr, &mem);
+    check_backward(check, {s, qkv, gates, dh, o.eps, o.check_finite, o.device}, grads, nullptr, &mem);
     check.require(!grads.dc_initial && !grads.dn_initial && !grads.dm_initial, Status::invalid_argument,
                   "grads.dc_initial, dn_initial and dm_initial must be null: the parallel form has no states");
     // The kernel holds three (S x S) matrices of each slice: the weights and the two gradients of d_intra.
