@@ -180,6 +180,11 @@ int main(int argc, char **argv) {
         return profile_chunkwise(std::atoll(argv[2]), argc > 3 ? argv[3] : "");
     }
     const char *json_path = argc > 1 ? argv[1] : "bench_gpu.json";
+    // `bench_gpu <json> [sections]`: a comma-separated subset of chunkwise,fwbw,step,small (default: all).
+    const std::string sections = argc > 2 ? std::string(",") + argv[2] + "," : "";
+    auto wants = [&](const char *section) {
+        return sections.empty() || sections.find(std::string(",") + section + ",") != std::string::npos;
+    };
     cudaDeviceProp prop;
     cuda_check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
     std::mt19937 rng(7);
@@ -198,6 +203,7 @@ int main(int argc, char **argv) {
 
     // Chunkwise at the shape: dense-equivalent FLOPs of L = 64 chunks, whatever chunk size runs.
     for (hmlstm::DType dtype : {hmlstm::DType::bfloat16, hmlstm::DType::float32}) {
+        if (!wants("chunkwise")) break;
         Problem p({8, 16, 8192, 128, 256}, dtype, rng);
         const hmlstm::Shape &s = p.s;
         const double L = 64;
@@ -220,6 +226,7 @@ int main(int argc, char **argv) {
     // products SIMT; recomputing the chunk states, or saving them in the forward. Backward FLOPs dense-equivalent at
     // L = 64 as bench_cpu counts them.
     for (hmlstm::DType dtype : {hmlstm::DType::bfloat16, hmlstm::DType::float32}) {
+        if (!wants("fwbw")) break;
         Problem p({8, 16, 8192, 128, 256}, dtype, rng);
         const hmlstm::Shape &s = p.s;
         const double L = 64, chunks = s.B * s.NH * (s.S / L);
@@ -250,6 +257,7 @@ int main(int argc, char **argv) {
     }
     // Decode step, fp32 state, in place: bytes of the state read and written (C and n), as the peers count.
     for (int64_t batch : {1, 16, 64}) {
+        if (!wants("step")) break;
         const hmlstm::Shape s{batch, 8, 1, 256, 512};
         Problem p(s, hmlstm::DType::float32, rng);
         DeviceArray c(size_t(s.B * s.NH * s.DHQK * s.DHV), false, 0, 1, rng), n(size_t(s.B * s.NH * s.DHQK), false, 0, 1, rng),
@@ -266,8 +274,8 @@ int main(int argc, char **argv) {
         rows.push_back(r);
         std::printf("%-34s %8.4f ms %8.2f TB/s\n", ("step B=" + std::to_string(batch)).c_str(), ms, r.byte_rate);
     }
-    // Parallel and sequence at the CPU benchmark's shapes.
-    {
+    // Parallel and sequence, forward and backward, at the CPU benchmark's shapes.
+    if (wants("small")) {
         Problem p({1, 4, 1024, 128, 256}, hmlstm::DType::float32, rng);
         const hmlstm::Shape &s = p.s;
         hmlstm::ParallelOptions po;
@@ -278,6 +286,20 @@ int main(int argc, char **argv) {
         ro.device = on_stream();
         ms = median_ms([&] { check(hmlstm::recurrent_sequence_fw(s, p.qkv(), p.gates(), p.h.p, {}, {}, ro)); }, 3, 200.0);
         flop_row("recurrent sequence fw", s, ms, s.B * s.NH * s.S * 4.0 * s.DHQK * s.DHV);
+
+        DeviceArray dh(p.count(s.DHV), false, 0, 1, rng), dq(p.count(s.DHQK), false, 0, 1, rng),
+            dk(p.count(s.DHQK), false, 0, 1, rng), dv(p.count(s.DHV), false, 0, 1, rng), di(p.count(1), false, 0, 1, rng),
+            df(p.count(1), false, 0, 1, rng);
+        const hmlstm::Gradients grads{dq.p, dk.p, dv.p, di.as<float>(), df.as<float>()};
+        ms = median_ms([&] { check(hmlstm::parallel_stabilized_simple_bw(s, p.qkv(), p.gates(), dh.p, grads, po)); },
+                       3, 200.0);
+        // The backward's five S x S x D products, as the forward's two are counted.
+        flop_row("parallel bw", s, ms, s.B * s.NH * 2.0 * s.S * s.S * (3.0 * s.DHQK + 2.0 * s.DHV));
+        ms = median_ms([&] { check(hmlstm::recurrent_sequence_bw(s, p.qkv(), p.gates(), dh.p, grads, {}, nullptr, ro)); },
+                       3, 200.0);
+        // Per token and state element: the state recomputed and the reverse scan (4 each), dq, dk, dv and df's inner
+        // product (2 each).
+        flop_row("recurrent sequence bw", s, ms, s.B * s.NH * s.S * 16.0 * s.DHQK * s.DHV);
     }
 
     const bench::Units units{"TFLOP/s", "TB/s", "tflops", "tbytes_per_s"};

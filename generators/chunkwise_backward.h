@@ -46,6 +46,7 @@ struct ChunkwiseBackwardFuncs {
     Func dq_inter{"dq_inter"}, dq_chunk{"dq_chunk"}, dk_state{"dk_state"}, dk_chunk{"dk_chunk"}, dv_chunk{"dv_chunk"};
     // tensor_cores only: the products' stored operands, and the products that sum into dq, dk and dv
     Func dh_operand{"dh_operand"}, ds_operand{"ds_operand"}, dc_next{"dc_next"};
+    Func w_scaled_operand{"w_scaled_operand"};  // W / den: dv's intra-chunk product with the unscaled dh
     Func dq_intra{"dq_intra"}, dk_intra{"dk_intra"}, dv_intra{"dv_intra"}, dv_state{"dv_state"};
     Func inter_gate{"inter_gate"}, state_gate{"state_gate"}, decay_gate{"decay_gate"};  // E, a, dF / F above
     Func decay_gate_rows{"decay_gate_rows"};
@@ -67,8 +68,8 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     Expr token = c * L + tau;
     Expr dqk_in = feature(dqk, in.dhqk), dv_in = feature(dv, in.dhv);
 
-    b.dh_scaled(dv, tau, c, bh) =
-        Halide::select(token < S, widen(grad.dh(dv_in, Halide::min(token, S - 1), bh)), 0.0f) / f.den(tau, c, bh);
+    Expr dh_value = Halide::select(token < S, widen(grad.dh(dv_in, Halide::min(token, S - 1), bh)), 0.0f);
+    b.dh_scaled(dv, tau, c, bh) = dh_value / f.den(tau, c, bh);
     b.dh_inter(dv, tau, c, bh) = b.dh_scaled(dv, tau, c, bh) * f.inter_factor(tau, c, bh);
 
     // The reverse scan of the state gradient, each chunk's qbar^T dH formed right before it is added.
@@ -90,14 +91,16 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     b.v_transposed(sigma, dv, c, bh) = f.v_chunk(dv, sigma, c, bh);
     b.r_dv = RDom(0, in.dhv, "r_dv");
     if (in.tensor_cores) {
-        b.dh_operand(dv, tau, c, bh) = product_operand(b.dh_scaled(dv, tau, c, bh), in.qkv_type);
+        // dh itself is the operand (exact in the inputs' type) and 1/den, a factor per row of the product, scales
+        // its result: no rounded intermediate enters the sum over dv, whose cancellation would amplify it.
+        b.dh_operand(dv, tau, c, bh) = product_operand(dh_value, in.qkv_type);
         b.d_weight = tensor_core_product("d_weight", {f.v_operand, true}, {b.dh_operand, true}, in.dhv);
     } else {
         b.d_weight(sigma, tau, c, bh) = 0.0f;
         b.d_weight(sigma, tau, c, bh) += b.dh_scaled(b.r_dv, tau, c, bh) * b.v_transposed(sigma, b.r_dv, c, bh);
     }
     b.intra_decay(sigma, tau, c, bh) = scale * Halide::exp(f.intra_log_weight(sigma, tau, c, bh) - f.m_out(tau, c, bh));
-    Expr dw = b.d_weight(sigma, tau, c, bh);
+    Expr dw = in.tensor_cores ? b.d_weight(sigma, tau, c, bh) / f.den(tau, c, bh) : b.d_weight(sigma, tau, c, bh);
     b.d_intra(sigma, tau, c, bh) = {dw * b.intra_decay(sigma, tau, c, bh), dw * f.intra_weight(sigma, tau, c, bh)};
     auto d_scores = [&](const Expr &s_, const Expr &t_) { return b.d_intra(s_, t_, c, bh)[0]; };
     auto d_log_weight = [&](const Expr &s_, const Expr &t_) { return b.d_intra(s_, t_, c, bh)[1]; };
@@ -118,7 +121,9 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
         b.dk_state = tensor_core_product("dk_state", {b.dc_next, true}, {b.v_weighted, true}, in.dhv);
         b.dk_intra = tensor_core_product("dk_intra", {f.q_operand, false}, {b.ds_operand, false}, L);
         b.dk_chunk(dqk, sigma, c, bh) = b.dk_state(dqk, sigma, c, bh) + b.dk_intra(dqk, sigma, c, bh);
-        b.dv_intra = tensor_core_product("dv_intra", {b.dh_operand, false}, {f.w_operand, false}, L);
+        b.w_scaled_operand(sigma, tau, c, bh) =
+            product_operand(f.intra_weight(sigma, tau, c, bh) / f.den(tau, c, bh), in.qkv_type);
+        b.dv_intra = tensor_core_product("dv_intra", {b.dh_operand, false}, {b.w_scaled_operand, false}, L);
         b.dv_state = tensor_core_product("dv_state", {b.dc_next, false}, {f.k_weighted, true}, in.dhqk);
         b.dv_chunk(dv, sigma, c, bh) = b.dv_intra(dv, sigma, c, bh) + b.dv_state(dv, sigma, c, bh);
     } else {

@@ -1,7 +1,6 @@
-// Glue for the parallel backward (math: parallel_backward.h, schedule: schedules/parallel_backward_cpu.cpp).
-#include <stdexcept>
-
-#include "../schedules/cpu_schedules.h"
+// Glue for the parallel backward (math: parallel_backward.h, schedules: schedules/parallel_backward_cpu.cpp and
+// parallel_backward_cuda.cpp).
+#include "../schedules/cuda_schedules.h"
 
 namespace hmlstm {
 namespace {
@@ -10,6 +9,8 @@ class ParallelBackward : public Halide::Generator<ParallelBackward> {
 public:
     GeneratorParam<int> vector_blocks{"vector_blocks", 0};
     GeneratorParam<int> row_block{"row_block", 0};
+    GeneratorParam<int> gpu_threads{"gpu_threads", 0};  // CUDA targets only
+    GeneratorParam<int> gpu_rows{"gpu_rows", 0};
 
     Input<Buffer<void, 3>> q{"q"};                   // (dqk, t, bh)
     Input<Buffer<void, 3>> k{"k"};                   // (dqk, t, bh)
@@ -30,7 +31,6 @@ public:
 
     void generate() {
         bfloat16_on_bits() = get_target().has_gpu_feature();
-        if (get_target().has_gpu_feature()) throw std::invalid_argument("mlstm_parallel_bw: no GPU schedule yet");
         ParallelInputs in{q, k, v, igate, fgate, mask, use_mask, stabilize_rowwise,
                           q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(), eps};
         ParallelFuncs f = define_parallel(in);
@@ -41,10 +41,14 @@ public:
         di(f.j, f.bh) = b.di(f.j, f.bh);
         df(f.t, f.bh) = b.df(f.t, f.bh);
 
+        ParallelBackwardOutputs out{dq, dk, dv, di, df};
+        if (get_target().has_gpu_feature()) {
+            schedule_parallel_backward_cuda(f, b, out, resolve_cuda_knobs({gpu_threads, gpu_rows}));
+            return;
+        }
         CpuKnobs knobs;
         knobs.vector_blocks = vector_blocks;
         knobs.row_block = row_block;
-        ParallelBackwardOutputs out{dq, dk, dv, di, df};
         schedule_parallel_backward_cpu(f, b, out, resolve_knobs(knobs, get_target()));
     }
 };

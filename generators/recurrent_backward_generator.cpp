@@ -1,14 +1,14 @@
-// Glue for the recurrent sequence backward (math: recurrent_backward.h, schedule:
-// schedules/recurrent_backward_cpu.cpp).
-#include <stdexcept>
-
-#include "../schedules/cpu_schedules.h"
+// Glue for the recurrent sequence backward (math: recurrent_backward.h, schedules:
+// schedules/recurrent_backward_cpu.cpp and recurrent_backward_cuda.cpp).
+#include "../schedules/cuda_schedules.h"
 
 namespace hmlstm {
 namespace {
 
 class RecurrentSequenceBackward : public Halide::Generator<RecurrentSequenceBackward> {
 public:
+    GeneratorParam<int> gpu_threads{"gpu_threads", 0};  // CUDA targets only
+
     Input<Buffer<void, 3>> q{"q"};                   // (dqk, t, bh)
     Input<Buffer<void, 3>> k{"k"};                   // (dqk, t, bh)
     Input<Buffer<void, 3>> v{"v"};                   // (dv, t, bh)
@@ -31,9 +31,6 @@ public:
 
     void generate() {
         bfloat16_on_bits() = get_target().has_gpu_feature();
-        if (get_target().has_gpu_feature()) {
-            throw std::invalid_argument("mlstm_recurrent_sequence_bw: no GPU schedule yet");
-        }
         SequenceInputs in{q, k, v, igate, fgate, c_initial, n_initial, m_initial,
                           q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(), eps};
         SequenceFuncs f = define_recurrent_sequence(in);
@@ -47,6 +44,10 @@ public:
         dm_initial(f.bh) = b.dm_initial(f.bh);
 
         RecurrentBackwardOutputs out{dq, dk, dv, di, df, dc_initial, dm_initial};
+        if (get_target().has_gpu_feature()) {
+            schedule_recurrent_backward_cuda(f, b, out, resolve_cuda_knobs({gpu_threads, 0}));
+            return;
+        }
         schedule_recurrent_backward_cpu(f, b, out, resolve_knobs(CpuKnobs{}, get_target()));
     }
 };

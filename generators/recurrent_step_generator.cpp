@@ -7,7 +7,7 @@ namespace {
 class RecurrentStepForward : public Halide::Generator<RecurrentStepForward> {
 public:
     GeneratorParam<int> gpu_threads{"gpu_threads", 0};  // CUDA targets only
-    GeneratorParam<int> gpu_rows{"gpu_rows", 0};
+    GeneratorParam<int> gpu_rows{"gpu_rows", 0};  // row groups per column (threads along dqk)
     GeneratorParam<int> vector_width{"vector_width", 0};
 
     Input<Buffer<float, 3>> c_state{"c_state"};  // (dv, dqk, bh)
@@ -25,7 +25,8 @@ public:
     Output<Buffer<float, 2>> n_new{"n_new"};
     Output<Buffer<float, 1>> m_new{"m_new"};
 
-    CudaKnobs cuda_knobs() const { return resolve_cuda_knobs({gpu_threads, gpu_rows}); }
+    // CUDA: blocks of 32 columns x 16 row groups (measured on the H100, docs/benchmarks-gpu.md).
+    CudaKnobs cuda_knobs() const { return {gpu_threads ? gpu_threads : 32, gpu_rows ? gpu_rows : 16}; }
 
     void generate() {
         bfloat16_on_bits() = get_target().has_gpu_feature();

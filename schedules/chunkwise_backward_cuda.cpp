@@ -55,7 +55,7 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
     // each output element's reduction in its thread
     st.tiled_root(b.d_intra, f.sigma, f.tau);
     if (tensor_cores) {
-        for (Func fn : {b.dh_operand, b.ds_operand, b.dh_inter, b.v_weighted, b.dc_next}) {
+        for (Func fn : {b.dh_operand, b.w_scaled_operand, b.ds_operand, b.dh_inter, b.v_weighted, b.dc_next}) {
             st.tiled_vectors(fn, fn.args()[0], fn.args()[1]);
         }
         for (Func fn : {b.d_weight, b.dq_inter, b.dq_intra, b.dk_state, b.dk_intra, b.dv_intra, b.dv_state}) {

@@ -23,7 +23,15 @@ inline CudaKnobs resolve_cuda_knobs(CudaKnobs k) {
 
 void schedule_recurrent_step_cuda(StepFuncs &f, StepOutputs &out, const CudaKnobs &knobs);
 void schedule_recurrent_sequence_cuda(SequenceFuncs &f, SequenceOutputs &out, const CudaKnobs &knobs);
+void schedule_recurrent_backward_cuda(SequenceFuncs &f, RecurrentBackwardFuncs &b, RecurrentBackwardOutputs &out,
+                                      const CudaKnobs &knobs);
+// The sequence form's gate scan (stabilizer, decay and gain per token), shared with its backward.
+void schedule_sequence_gates_cuda(SequenceFuncs &f, const CudaKnobs &knobs);
 void schedule_parallel_cuda(ParallelFuncs &f, Halide::Func h, const CudaKnobs &knobs);
+// The parallel form's gate matrices, weights and row sums, shared with its backward.
+void schedule_parallel_gates_cuda(ParallelFuncs &f, const CudaKnobs &knobs);
+void schedule_parallel_backward_cuda(ParallelFuncs &f, ParallelBackwardFuncs &b, ParallelBackwardOutputs &out,
+                                     const CudaKnobs &knobs);
 // tensor_cores: the products are cuBLAS extern stages (generators/batched_product.h); their operands are stored.
 void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, bool tensor_cores,
                              const CudaKnobs &knobs);

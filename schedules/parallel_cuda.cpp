@@ -6,9 +6,9 @@ namespace hmlstm {
 
 using namespace Halide;
 
-void schedule_parallel_cuda(ParallelFuncs &f, Func h, const CudaKnobs &k) {
+void schedule_parallel_gates_cuda(ParallelFuncs &f, const CudaKnobs &k) {
     const int tx = k.threads, ty = k.rows;
-    Var j_o("j_o"), j_i("j_i"), t_o("t_o"), t_i("t_i"), bh_o("bh_o"), bh_i("bh_i"), dv_o("dv_o"), dv_i("dv_i");
+    Var j_o("j_o"), j_i("j_i"), t_o("t_o"), t_i("t_i"), bh_o("bh_o"), bh_i("bh_i");
     const TailStrategy guard = TailStrategy::GuardWithIf;
 
     // log_fgate stays inline: the cumulative sum reads it only for t >= 1, an empty region when S = 1, and Halide's
@@ -22,7 +22,13 @@ void schedule_parallel_cuda(ParallelFuncs &f, Func h, const CudaKnobs &k) {
     f.weighted_scores.compute_root().gpu_tile(f.j, f.t, j_o, t_o, j_i, t_i, tx, ty, guard).gpu_blocks(f.bh);
     f.scores.compute_at(f.weighted_scores, j_i);
     f.row_sum.compute_root().gpu_tile(f.t, f.bh, t_o, bh_o, t_i, bh_i, tx, 1, guard);
-    h.gpu_tile(f.dv, f.t, dv_o, t_o, dv_i, t_i, tx, ty, guard).gpu_blocks(f.bh);
+    f.row_sum.update().gpu_tile(f.t, f.bh, t_o, bh_o, t_i, bh_i, tx, 1, guard);
+}
+
+void schedule_parallel_cuda(ParallelFuncs &f, Func h, const CudaKnobs &k) {
+    schedule_parallel_gates_cuda(f, k);
+    Var dv_o("dv_o"), dv_i("dv_i"), t_o("t_o"), t_i("t_i");
+    h.gpu_tile(f.dv, f.t, dv_o, t_o, dv_i, t_i, k.threads, k.rows, TailStrategy::GuardWithIf).gpu_blocks(f.bh);
     f.h_num.compute_at(h, dv_i);
 }
 

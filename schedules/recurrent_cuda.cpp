@@ -5,34 +5,63 @@ namespace hmlstm {
 
 using namespace Halide;
 
-// The decode step is memory traffic over C. One thread owns one column dv of C in one (batch, head): it reads the
-// column once, forms h from it, and writes the new column, so C crosses memory once each way and an in-place
-// update is safe (a column is read before its own thread writes it). The small n and m updates run after, in
-// their own kernels, since every column's h reads the old n and m.
+// The decode step is memory traffic over C, so C must cross memory once each way. A block covers `threads`
+// columns dv of one (batch, head) and `rows` groups of its rows dqk; each thread owns one group of one column: it
+// sums its share of h's numerator in a register (rfactor of the sum over dqk into per-group partial sums), then
+// writes the same elements' new values, read again from L1, in the same kernel. Reading and writing an element in
+// the same thread keeps an in-place update safe. h, n and m are small kernels after it.
 void schedule_recurrent_step_cuda(StepFuncs &f, StepOutputs &out, const CudaKnobs &k) {
-    Var dv_o("dv_o"), dv_i("dv_i");
-    out.h.split(f.dv, dv_o, dv_i, k.threads, TailStrategy::GuardWithIf).gpu_blocks(dv_o, f.bh).gpu_threads(dv_i);
-    // Unrolled reductions keep several loads of C in flight per thread.
-    f.h_num.compute_at(out.h, dv_i).update().unroll(f.r_dqk, 8, TailStrategy::GuardWithIf);
-    f.h_den.compute_at(out.h, dv_i).update().unroll(f.r_dqk, 8, TailStrategy::GuardWithIf);
-    out.c_new.split(f.dv, dv_o, dv_i, k.threads, TailStrategy::GuardWithIf)
-        .reorder(f.dqk, dv_i, dv_o, f.bh)
+    const int groups = k.rows;
+    Var dv_o("dv_o"), dv_i("dv_i"), g("g"), dqk_o("dqk_o"), dqk_i("dqk_i");
+    RVar r_o("r_o"), r_i("r_i");
+    // Rows per group: DHQK / groups rounded up; a fixed split factor keeps the two loop nests alike.
+    Expr rows_per_group = (f.r_dqk.x.extent() + groups - 1) / groups;
+    f.h_num.update().split(f.r_dqk.x, r_o, r_i, rows_per_group, TailStrategy::GuardWithIf);
+    Func partial = f.h_num.update().rfactor(r_o, g);
+    Func partial_sums = partial.in(f.h_num);
+    partial_sums.compute_root()
+        .split(f.dv, dv_o, dv_i, k.threads, TailStrategy::GuardWithIf)
+        .reorder(dv_i, g, dv_o, f.bh)
         .gpu_blocks(dv_o, f.bh)
-        .gpu_threads(dv_i)
-        .unroll(f.dqk, 8, TailStrategy::GuardWithIf);
-    out.c_new.compute_with(out.h, dv_o);
-    out.h.never_partition_all();  // fused loops must keep one body: no separate prologue or epilogue blocks
+        .gpu_threads(dv_i, g);
+    // One register per thread (bounds inference cannot see that through the guarded splits).
+    partial.compute_at(partial_sums, dv_i)
+        .bound_storage(f.dv, 1).bound_storage(f.bh, 1).bound_storage(g, 1)
+        .store_in(MemoryType::Register)
+        .update().unroll(r_i, 4, TailStrategy::GuardWithIf);
+    out.c_new.split(f.dv, dv_o, dv_i, k.threads, TailStrategy::GuardWithIf)
+        .split(f.dqk, g, dqk_i, rows_per_group, TailStrategy::GuardWithIf)
+        .reorder(dqk_i, dv_i, g, dv_o, f.bh)
+        .gpu_blocks(dv_o, f.bh)
+        .gpu_threads(dv_i, g)
+        .unroll(dqk_i, 4, TailStrategy::GuardWithIf);
+    out.c_new.compute_with(partial_sums, dv_i);
+    partial_sums.never_partition_all();  // fused loops must keep one body
     out.c_new.never_partition_all();
-
-    Var dqk_o("dqk_o"), dqk_i("dqk_i");
-    out.n_new.split(f.dqk, dqk_o, dqk_i, k.threads, TailStrategy::GuardWithIf).gpu_blocks(dqk_o, f.bh).gpu_threads(dqk_i);
+    // The gate factors once per (batch, head), in one small kernel before the others: inline, their exponentials
+    // and logarithm would be recomputed for every element of C and n (the loops become instruction-bound).
     Var bh_o("bh_o"), bh_i("bh_i");
+    for (Func fn : {f.decay, f.gain}) {
+        fn.compute_root().split(f.bh, bh_o, bh_i, k.threads, TailStrategy::GuardWithIf).gpu_blocks(bh_o).gpu_threads(bh_i);
+    }
+    f.gain.compute_with(f.decay, bh_i);
+
+    // h sums the groups' partials, one thread per column; its denominator q . n_new once per block, the block's
+    // threads each summing a strided share of the rows first.
+    out.h.split(f.dv, dv_o, dv_i, k.threads, TailStrategy::GuardWithIf).gpu_blocks(dv_o, f.bh).gpu_threads(dv_i);
+    f.h_num.compute_at(out.h, dv_i);
+    RVar rd_o("rd_o"), rd_i("rd_i");
+    Var lane("lane");
+    f.h_den.update().split(f.r_dqk.x, rd_o, rd_i, k.threads, TailStrategy::GuardWithIf);
+    Func den_lanes = f.h_den.update().rfactor(rd_i, lane);
+    f.h_den.compute_at(out.h, dv_o);
+    den_lanes.compute_at(out.h, dv_o).gpu_threads(lane);
+    den_lanes.update().gpu_threads(lane);
+    out.n_new.split(f.dqk, dqk_o, dqk_i, k.threads, TailStrategy::GuardWithIf).gpu_blocks(dqk_o, f.bh).gpu_threads(dqk_i);
     out.m_new.split(f.bh, bh_o, bh_i, k.threads, TailStrategy::GuardWithIf).gpu_blocks(bh_o).gpu_threads(bh_i);
 }
 
-// The sequence: each thread owns one column x of its (batch, head)'s augmented state and walks every token through
-// it serially (the column's update and its numerator read only that column), so threads never wait for each other.
-void schedule_recurrent_sequence_cuda(SequenceFuncs &f, SequenceOutputs &out, const CudaKnobs &k) {
+void schedule_sequence_gates_cuda(SequenceFuncs &f, const CudaKnobs &k) {
     Var bh_o("bh_o"), bh_i("bh_i"), t_o("t_o"), t_i("t_i");
     f.log_fgate.compute_root().gpu_tile(f.t, f.bh, t_o, bh_o, t_i, bh_i, k.threads, 1, TailStrategy::GuardWithIf);
     // The max-state scan is serial over tokens, one thread per (batch, head).
@@ -41,6 +70,13 @@ void schedule_recurrent_sequence_cuda(SequenceFuncs &f, SequenceOutputs &out, co
     for (Func fn : {f.decay, f.gain}) {
         fn.compute_root().gpu_tile(f.t, f.bh, t_o, bh_o, t_i, bh_i, k.threads, 1, TailStrategy::GuardWithIf);
     }
+}
+
+// The sequence: each thread owns one column x of its (batch, head)'s augmented state and walks every token through
+// it serially (the column's update and its numerator read only that column), so threads never wait for each other.
+void schedule_recurrent_sequence_cuda(SequenceFuncs &f, SequenceOutputs &out, const CudaKnobs &k) {
+    schedule_sequence_gates_cuda(f, k);
+    Var bh_o("bh_o"), bh_i("bh_i");
 
     RVar r_dqk(f.r_step.x), phase(f.r_step.y), tok(f.r_step.z);
     Var x_o("x_o"), x_i("x_i");

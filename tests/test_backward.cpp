@@ -1,4 +1,4 @@
-// The backward kernels (chunkwise and parallel) against the float64 reference backward (spec: "Backward"; tests of the reference
+// The backward kernels (chunkwise, parallel, recurrent) against the float64 reference backward (spec: "Backward"; tests of the reference
 // itself: test_reference_backward.cpp). Every gradient is judged by its relative error per (batch, head) slice:
 // float32 below 1e-4, bfloat16 inputs below 1e-2.
 #include <catch2/catch.hpp>
@@ -67,9 +67,38 @@ Expected reference(const Problem &p, const hmlstm_ref::States *initial, const st
     return e;
 }
 
+// Two gradients are single sums of products: di_t = k_t . dk_t in every form (the gate gradients' identity), and
+// dm_initial = <dC_initial, C_initial>. A float32 sum errs by up to about sqrt(n) 2^-24 sum |terms| whatever its
+// order; where such gradients cancel that far (a slice of one token is a single sum; dm_initial sums a whole state),
+// the slice is judged against the size of its terms too, as the forward's ill-conditioned tokens are
+// (docs/precision.md): its error may exceed the bound by 4 sqrt(n) 2^-24 ||(sum |terms|) of the slice||.
+std::vector<double> abs_dot(const std::vector<double> &a, const std::vector<double> &b, int64_t n) {
+    std::vector<double> sums(a.size() / size_t(n), 0.0);
+    for (size_t e = 0; e < a.size(); e++) sums[e / size_t(n)] += std::abs(a[e] * b[e]);
+    return sums;
+}
+
+bool within_sum_error(const std::vector<double> &out, const std::vector<double> &ref,
+                      const std::vector<double> &abs_terms, int64_t slice, int64_t n, double bound) {
+    for (size_t begin = 0; begin < ref.size(); begin += size_t(slice)) {
+        double err = 0, size = 0, scale = 0;
+        for (size_t e = begin; e < begin + size_t(slice); e++) {
+            err += (out[e] - ref[e]) * (out[e] - ref[e]);
+            size += ref[e] * ref[e];
+            scale += abs_terms[e] * abs_terms[e];
+        }
+        if (std::sqrt(err) > bound * std::sqrt(size) + 4 * std::sqrt(double(n)) * 0x1p-24 * std::sqrt(scale)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 // Every gradient of `r` against `e`.
-void check_gradients(const BackwardResult &r, const Expected &e, const Shape &s, double bound, bool initial_states,
-                     bool states = true) {
+void check_gradients(const BackwardResult &r, const Expected &e, const Problem &p, double bound,
+                     const hmlstm_ref::States *initial, bool states = true) {
+    const Shape &s = p.shape;
+    const bool initial_states = initial != nullptr;
     const struct {
         const char *name;
         const std::vector<double> &out, &ref;
@@ -85,7 +114,14 @@ void check_gradients(const BackwardResult &r, const Expected &e, const Shape &s,
         const Comparison c = compare(g.out, g.ref, g.slice);
         INFO(g.name << ": " << c.describe());
         CHECK(c.finite);
-        CHECK(c.worst <= bound);
+        if (name == "di" && c.worst > bound) {
+            CHECK(within_sum_error(g.out, g.ref, abs_dot(p.in.k, e.grads.dk, s.DHQK), g.slice, s.DHQK, bound));
+        } else if (name == "dm_initial" && c.worst > bound) {
+            const int64_t n = s.DHQK * s.DHV;
+            CHECK(within_sum_error(g.out, g.ref, abs_dot(initial->c, e.dc_initial, n), g.slice, n, bound));
+        } else {
+            CHECK(c.worst <= bound);
+        }
     }
     if (!states) return;
     for (double x : r.dn_initial) REQUIRE(x == 0.0);
@@ -111,7 +147,7 @@ TEST_CASE("chunkwise backward matches the reference on every shape and dtype", "
             const BackwardResult r = run_chunkwise_backward(p, nullptr, dh, nullptr, options(64, true));
             INFO(describe(s) << " dtype " << int(dtype) << ": " << r.error.message);
             REQUIRE(r.error.ok());
-            check_gradients(r, e, s, chunkwise_gradient_bound(dtype), false);
+            check_gradients(r, e, p, chunkwise_gradient_bound(dtype), nullptr);
         }
     }
 }
@@ -135,7 +171,7 @@ TEST_CASE("chunkwise backward at every chunk size, with extreme gates, initial s
                     INFO("gates " << int(gates) << " dtype " << int(dtype) << " chunk " << chunk << " recompute "
                                   << recompute << ": " << r.error.message);
                     REQUIRE(r.error.ok());
-                    check_gradients(r, e, s, chunkwise_gradient_bound(dtype), true);
+                    check_gradients(r, e, p, chunkwise_gradient_bound(dtype), &init);
                 }
             }
         }
@@ -195,8 +231,8 @@ TEST_CASE("chunkwise backward of a sequence split in two, chained by the state g
                        rows(e.grads.dv, second, first.S, whole.DHV), rows(e.grads.di, second, first.S, 1),
                        rows(e.grads.df, second, first.S, 1)},
                       r2.dc_initial, r2.dm_initial};
-    check_gradients(r1, e1, first, chunkwise_gradient_bound(DType::float32), true);
-    check_gradients(r2, e2, second, chunkwise_gradient_bound(DType::float32), true);
+    check_gradients(r1, e1, p1, chunkwise_gradient_bound(DType::float32), &init);
+    check_gradients(r2, e2, p2, chunkwise_gradient_bound(DType::float32), &middle);
 }
 
 TEST_CASE("chunkwise backward rejects bad arguments and writes nothing", "[backward][cpu]") {
@@ -245,7 +281,7 @@ TEST_CASE("chunkwise backward rejects bad arguments and writes nothing", "[backw
     expect(hmlstm::mlstm_chunkwise_bw(shape, qkv, gates, dh.data(), grads), hmlstm::Status::non_finite_input, "dh");
 }
 
-TEST_CASE("parallel backward matches the reference on every shape and dtype", "[backward][cpu]") {
+TEST_CASE("parallel backward matches the reference on every shape and dtype", "[backward]") {
     std::mt19937_64 rng(test_seed() + 84);
     INFO("HMLSTM_TEST_SEED=" << test_seed());
     for (const Shape &s : standard_shapes()) {
@@ -259,12 +295,12 @@ TEST_CASE("parallel backward matches the reference on every shape and dtype", "[
             const BackwardResult r = run_parallel_backward(p, dh, {});
             INFO(describe(s) << " dtype " << int(dtype) << ": " << r.error.message);
             REQUIRE(r.error.ok());
-            check_gradients(r, e, s, gradient_bound(dtype), false, false);
+            check_gradients(r, e, p, gradient_bound(dtype), nullptr, false);
         }
     }
 }
 
-TEST_CASE("parallel backward with extreme gates, a custom mask and the global stabilizer", "[backward][cpu]") {
+TEST_CASE("parallel backward with extreme gates, a custom mask and the global stabilizer", "[backward]") {
     std::mt19937_64 rng(test_seed() + 85);
     INFO("HMLSTM_TEST_SEED=" << test_seed());
     const Shape s{2, 2, 150, 40, 72};
@@ -288,7 +324,7 @@ TEST_CASE("parallel backward with extreme gates, a custom mask and the global st
                     INFO("gates " << int(gates) << " dtype " << int(dtype) << " mask " << masked << " rowwise "
                                   << rowwise << ": " << r.error.message);
                     REQUIRE(r.error.ok());
-                    check_gradients(r, e, s, gradient_bound(dtype), false, false);
+                    check_gradients(r, e, p, gradient_bound(dtype), nullptr, false);
                 }
             }
         }
@@ -296,7 +332,7 @@ TEST_CASE("parallel backward with extreme gates, a custom mask and the global st
 }
 
 TEST_CASE("recurrent sequence backward matches the reference, with initial states and the last C's gradient",
-          "[backward][cpu]") {
+          "[backward]") {
     std::mt19937_64 rng(test_seed() + 86);
     INFO("HMLSTM_TEST_SEED=" << test_seed());
     std::vector<Shape> shapes;
@@ -318,7 +354,7 @@ TEST_CASE("recurrent sequence backward matches the reference, with initial state
                 const BackwardResult r = run_sequence_backward(p, &init, dh, &dc_last);
                 INFO(describe(s) << " gates " << int(gates) << " dtype " << int(dtype) << ": " << r.error.message);
                 REQUIRE(r.error.ok());
-                check_gradients(r, e, s, gradient_bound(dtype), true);
+                check_gradients(r, e, p, gradient_bound(dtype), &init);
             }
         }
     }

@@ -92,8 +92,12 @@
 #include "mlstm_chunkwise_fw_f32_chunk256_cuda.h"
 #include "mlstm_chunkwise_fw_f32_chunk32_cuda.h"
 #include "mlstm_chunkwise_fw_f32_chunk64_cuda.h"
+#include "mlstm_parallel_bw_bf16_cuda.h"
+#include "mlstm_parallel_bw_f32_cuda.h"
 #include "mlstm_parallel_fw_bf16_cuda.h"
 #include "mlstm_parallel_fw_f32_cuda.h"
+#include "mlstm_recurrent_sequence_bw_bf16_cuda.h"
+#include "mlstm_recurrent_sequence_bw_f32_cuda.h"
 #include "mlstm_recurrent_sequence_fw_bf16_cuda.h"
 #include "mlstm_recurrent_sequence_fw_f32_cuda.h"
 #include "mlstm_recurrent_step_fw_bf16_cuda.h"
@@ -168,6 +172,10 @@ const Variants<SequenceKernel> kSequence = HMLSTM_VARIANTS(mlstm_recurrent_seque
                                                            mlstm_recurrent_sequence_fw_bf16);
 const Variants<StepKernel> kStep = HMLSTM_VARIANTS(mlstm_recurrent_step_fw_f32, mlstm_recurrent_step_fw_bf16);
 const Variants<ParallelKernel> kParallel = HMLSTM_VARIANTS(mlstm_parallel_fw_f32, mlstm_parallel_fw_bf16);
+const Variants<ParallelBackwardKernel> kParallelBackward = HMLSTM_VARIANTS(mlstm_parallel_bw_f32,
+                                                                           mlstm_parallel_bw_bf16);
+const Variants<SequenceBackwardKernel> kSequenceBackward = HMLSTM_VARIANTS(mlstm_recurrent_sequence_bw_f32,
+                                                                           mlstm_recurrent_sequence_bw_bf16);
 
 }  // namespace
 
@@ -194,16 +202,14 @@ ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_siz
 }
 
 SequenceBackwardKernel sequence_backward_kernel(DType dtype, Device device) {
-    if (device != Device::cpu) return nullptr;
-    return dtype == DType::bfloat16 ? mlstm_recurrent_sequence_bw_bf16 : mlstm_recurrent_sequence_bw_f32;
+    return kSequenceBackward.pick(dtype, device);
 }
 
 SequenceKernel sequence_kernel(DType dtype, Device device) { return kSequence.pick(dtype, device); }
 StepKernel step_kernel(DType dtype, Device device) { return kStep.pick(dtype, device); }
 ParallelKernel parallel_kernel(DType dtype, Device device) { return kParallel.pick(dtype, device); }
 ParallelBackwardKernel parallel_backward_kernel(DType dtype, Device device) {
-    if (device != Device::cpu) return nullptr;
-    return dtype == DType::bfloat16 ? mlstm_parallel_bw_bf16 : mlstm_parallel_bw_f32;
+    return kParallelBackward.pick(dtype, device);
 }
 
 }  // namespace hmlstm::detail

@@ -36,10 +36,10 @@ ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device,
 ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_size, Device device, bool recompute,
                                                   bool tensor_cores);
 SequenceKernel sequence_kernel(DType dtype, Device device);
-SequenceBackwardKernel sequence_backward_kernel(DType dtype, Device device);  // CPU only so far
+SequenceBackwardKernel sequence_backward_kernel(DType dtype, Device device);
 StepKernel step_kernel(DType dtype, Device device);
 ParallelKernel parallel_kernel(DType dtype, Device device);
-ParallelBackwardKernel parallel_backward_kernel(DType dtype, Device device);  // CPU only so far
+ParallelBackwardKernel parallel_backward_kernel(DType dtype, Device device);
 
 extern const int64_t kChunkSizes[];
 extern const int kNumChunkSizes;
