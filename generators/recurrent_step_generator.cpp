@@ -25,8 +25,9 @@ public:
     Output<Buffer<float, 2>> n_new{"n_new"};
     Output<Buffer<float, 1>> m_new{"m_new"};
 
-    // CUDA: blocks of 32 columns x 16 row groups (measured on the H100, docs/benchmarks-gpu.md).
-    CudaKnobs cuda_knobs() const { return {gpu_threads ? gpu_threads : 32, gpu_rows ? gpu_rows : 16}; }
+    // CUDA: blocks of 32 columns x 8 row groups (the best of 32x16, 64x8, 32x8, 64x4 on the H100,
+    // docs/benchmarks-gpu.md).
+    CudaKnobs cuda_knobs() const { return {gpu_threads ? gpu_threads : 32, gpu_rows ? gpu_rows : 8}; }
 
     void generate() {
         bfloat16_on_bits() = get_target().has_gpu_feature();

@@ -9,7 +9,8 @@ using namespace Halide;
 // columns dv of one (batch, head) and `rows` groups of its rows dqk; each thread owns one group of one column: it
 // sums its share of h's numerator in a register (rfactor of the sum over dqk into per-group partial sums), then
 // writes the same elements' new values, read again from L1, in the same kernel. Reading and writing an element in
-// the same thread keeps an in-place update safe. h, n and m are small kernels after it.
+// the same thread keeps an in-place update safe. A small kernel computes the gate factors before it; h, n and m are
+// small kernels after it.
 void schedule_recurrent_step_cuda(StepFuncs &f, StepOutputs &out, const CudaKnobs &k) {
     const int groups = k.rows;
     Var dv_o("dv_o"), dv_i("dv_i"), g("g"), dqk_o("dqk_o"), dqk_i("dqk_i");
