@@ -1,5 +1,5 @@
-"""Plots of a tuning table: time against chunk size for every tuned shape, and the winning chunk size over the grid
-(PNG), with a Markdown summary. Needs matplotlib (autotune/requirements.txt).
+"""Plots of a tuning table: time against chunk size (default schedule) for every tuned shape, and the winning
+variant over the grid (PNG), with a Markdown summary. Needs matplotlib (autotune/requirements.txt).
 
     python3 autotune/plots.py [--table autotune/tables/cpu.json] [--out autotune/results]
 """
@@ -20,11 +20,17 @@ def label(e):
     return f"B*NH={e['heads']} S={e['S']} {e['DHQK']}/{e['DHV']}"
 
 
+def winner_key(e):
+    """"64", or "64/vb1_rb8" for a schedule other than the default."""
+    schedule = e["winner"].get("schedule", "default")
+    return str(e["winner"]["chunk_size"]) + ("" if schedule == "default" else "/" + schedule)
+
+
 def time_against_chunk(table, dtype, path):
     entries = [e for e in table["entries"] if e["dtype"] == dtype]
     fig, ax = plt.subplots(figsize=(9, 6))
     for e in entries:
-        chunks = sorted(int(c) for c in e["timings_ms"])
+        chunks = sorted(int(c) for c in e["timings_ms"] if "/" not in c)
         best = min(e["timings_ms"].values())
         ax.plot(chunks, [e["timings_ms"][str(c)] / best for c in chunks], marker="o", label=label(e))
     ax.set_xscale("log", base=2)
@@ -47,19 +53,20 @@ def winners(table, dtype, path):
         sub = [e for e in entries if (e["DHQK"], e["DHV"]) == (dqk, dv)]
         heads = sorted({e["heads"] for e in sub})
         seqs = sorted({e["S"] for e in sub})
-        grid = [[next((e["winner"]["chunk_size"] for e in sub if e["heads"] == h and e["S"] == s), 0) for s in seqs]
-                for h in heads]
+        cell = {(e["heads"], e["S"]): e for e in sub}
+        grid = [[cell[(h, s)]["winner"]["chunk_size"] if (h, s) in cell else 0 for s in seqs] for h in heads]
+        keys = [[winner_key(cell[(h, s)]) if (h, s) in cell else "" for s in seqs] for h in heads]
         # One colour per chunk size on every panel: log2 of 16..256 is 4..8.
         ax.imshow([[math.log2(c) if c else 4 for c in row] for row in grid], cmap="viridis", origin="lower",
                   vmin=4, vmax=8)
-        for i, row in enumerate(grid):
-            for j, chunk in enumerate(row):
-                ax.text(j, i, str(chunk), ha="center", va="center", color="white")
+        for i, row in enumerate(keys):
+            for j, key in enumerate(row):
+                ax.text(j, i, key.replace("/", "\n"), ha="center", va="center", color="white", fontsize=8)
         ax.set_xticks(range(len(seqs)), labels=[str(s) for s in seqs])
         ax.set_yticks(range(len(heads)), labels=[str(h) for h in heads])
         ax.set_xlabel("S")
         ax.set_ylabel("B*NH")
-        ax.set_title(f"winning chunk, DHQK={dqk} DHV={dv}")
+        ax.set_title(f"winner (colour: chunk), DHQK={dqk} DHV={dv}")
     fig.suptitle(f"chunkwise {dtype}, {table['target']}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -87,10 +94,10 @@ def main():
         for e in table["entries"]:
             if e["dtype"] != dtype:
                 continue
-            w = e["winner"]["chunk_size"]
+            w = winner_key(e)
             t = e["timings_ms"]
-            lines.append(f"| ({e['heads']}, {e['S']}, {e['DHQK']}, {e['DHV']}) | {w} | {t[str(w)]:.3f} | "
-                         f"{t['64']:.3f} | {t['64'] / t[str(w)]:.2f}x |")
+            lines.append(f"| ({e['heads']}, {e['S']}, {e['DHQK']}, {e['DHV']}) | {w} | {t[w]:.3f} | "
+                         f"{t['64']:.3f} | {t['64'] / t[w]:.2f}x |")
         lines.append("")
     with open(os.path.join(args.out, f"summary-{target}.md"), "w") as f:
         f.write("\n".join(lines))

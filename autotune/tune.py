@@ -1,6 +1,7 @@
-"""Tunes the chunkwise kernel on the machine at hand: times every compiled chunk size over a grid of shapes with
-hmlstm_tune (the C++ timing driver), shows progress and the time left, and writes a versioned JSON table that the
-library dispatches by (autotune/README.md).
+"""Tunes the chunkwise kernel on the machine at hand with hmlstm_tune (the C++ timing driver): at every shape of a
+grid, first every compiled chunk size (default schedule), then the other schedules (register-block shapes) at the
+two best chunk sizes; shows progress and the time left, and writes a versioned JSON table that the library
+dispatches by (autotune/README.md).
 
     python3 autotune/tune.py --device cpu [--grid default|quick] [--dtype float32 bfloat16] [--out PATH]
 """
@@ -36,11 +37,11 @@ def machine(device):
     return info
 
 
-def run_driver(driver, device, dtype, shape, min_ms, chunks=None, rounds=1):
-    """Rows of hmlstm_tune for one shape: [{"chunk_size": L, "ms": t, ...}, ...]."""
-    cmd = [driver, "--device", device, "--dtype", dtype, "--min-ms", str(min_ms), "--rounds", str(rounds)]
-    if chunks:
-        cmd += ["--chunks", ",".join(str(c) for c in chunks)]
+def run_driver(driver, device, dtype, shape, min_ms, variants=None):
+    """Rows of hmlstm_tune for one shape, timed interleaved: [{"variant": "64/vb1_rb8", "runs": ..., "ms": t}, ...]."""
+    cmd = [driver, "--device", device, "--dtype", dtype, "--min-ms", str(min_ms)]
+    if variants:
+        cmd += ["--variants", ",".join(str(v) for v in variants)]
     cmd.append(",".join(str(x) for x in shape))
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
@@ -48,28 +49,56 @@ def run_driver(driver, device, dtype, shape, min_ms, chunks=None, rounds=1):
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
+def schedules(driver, device):
+    """The compiled schedules of the chunkwise forward, "default" first."""
+    out = subprocess.run([driver, "--device", device, "--schedules"], capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def time_shape(driver, device, dtype, shape, min_ms, chunks, extra_schedules):
+    """{variant key: ms} for one shape: the chunk sizes, then the extra schedules at the two best of them, timed
+    with those two again; the second pass is scaled to the first by the best chunk's two times."""
+    first = {r["variant"]: r["ms"] for r in run_driver(driver, device, dtype, shape, min_ms, chunks)}
+    if not extra_schedules:
+        return first
+    best = sorted(first, key=first.get)[:2]
+    second_variants = best + [f"{c}/{s}" for c in best for s in extra_schedules]
+    second = {r["variant"]: r["ms"] for r in run_driver(driver, device, dtype, shape, min_ms, second_variants)}
+    scale = first[best[0]] / second[best[0]]
+    timings = dict(first)
+    for key in second_variants[2:]:
+        timings[key] = second[key] * scale
+    return timings
+
+
 def work(shape):
     heads, S, DHQK, DHV = shape
     return heads * S * (DHQK + DHV)
 
 
+def split_key(key):
+    chunk, _, schedule = key.partition("/")
+    return int(chunk), schedule or "default"
+
+
 def tune(driver, device, dtypes, shapes, min_ms):
     """Times every shape; prints progress and the estimated time left (from the work done so far)."""
+    chunks = [16, 32, 64, 128, 256]
+    extra = schedules(driver, device)[1:]
     jobs = [(dtype, shape) for dtype in dtypes for shape in shapes]
     total_work, done_work, begin, entries = sum(work(s) for _, s in jobs), 0, time.time(), []
     for n, (dtype, shape) in enumerate(jobs, 1):
-        rows = run_driver(driver, device, dtype, shape, min_ms)
-        timings = {str(r["chunk_size"]): r["ms"] for r in rows}
-        best = min(rows, key=lambda r: r["ms"])
+        timings = time_shape(driver, device, dtype, shape, min_ms, chunks, extra)
+        best = min(timings, key=timings.get)
+        chunk, schedule = split_key(best)
         heads, S, DHQK, DHV = shape
         entries.append({"form": "chunkwise", "dtype": dtype, "heads": heads, "S": S, "DHQK": DHQK, "DHV": DHV,
-                        "winner": {"chunk_size": best["chunk_size"]}, "timings_ms": timings})
+                        "winner": {"chunk_size": chunk, "schedule": schedule}, "timings_ms": timings})
         done_work += work(shape)
         elapsed = time.time() - begin
         left = elapsed / done_work * (total_work - done_work)
-        print(f"[{n}/{len(jobs)}] {dtype} heads={heads} S={S} DHQK={DHQK} DHV={DHV}: best chunk "
-              f"{best['chunk_size']} ({best['ms']:.3f} ms); {elapsed:.0f} s so far, about {left:.0f} s left",
-              flush=True)
+        print(f"[{n}/{len(jobs)}] {dtype} heads={heads} S={S} DHQK={DHQK} DHV={DHV}: best {best} "
+              f"({timings[best]:.3f} ms); {elapsed:.0f} s so far, about {left:.0f} s left", flush=True)
     return entries
 
 
@@ -78,7 +107,7 @@ def main():
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--grid", choices=sorted(grids.TUNING), help="default: 'default' on cpu, 'cuda' on cuda")
     parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
-    parser.add_argument("--min-ms", type=float, default=150.0, help="time each variant at least this long")
+    parser.add_argument("--min-ms", type=float, default=100.0, help="time each variant at least this long")
     parser.add_argument("--driver", default=os.path.join(ROOT, "build", "autotune", "hmlstm_tune"))
     parser.add_argument("--out", help="default: autotune/tables/<device>.json")
     args = parser.parse_args()
@@ -89,7 +118,7 @@ def main():
     shapes = grids.TUNING[args.grid]
     print(f"tuning hmlstm {version} on {args.device}: {len(shapes)} shapes x {len(args.dtype)} dtypes", flush=True)
     entries = tune(args.driver, args.device, args.dtype, shapes, args.min_ms)
-    table = {"format": "hmlstm-tuning-table", "version": 1, "library": f"hmlstm {version}", "target": args.device,
+    table = {"format": "hmlstm-tuning-table", "version": 2, "library": f"hmlstm {version}", "target": args.device,
              "machine": machine(args.device), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
              "grid": args.grid, "entries": entries}
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

@@ -1,9 +1,13 @@
-// hmlstm_tune: times every compiled chunkwise variant at the shapes it is given, on the CPU or on a CUDA device,
-// and prints one JSON object per (shape, variant) on stdout. autotune/tune.py drives it over a grid.
+// hmlstm_tune: times compiled chunkwise variants (chunk size, schedule) at the shapes it is given, on the CPU or on
+// a CUDA device, and prints one JSON object per (shape, variant) on stdout. autotune/tune.py drives it over a grid.
 //
-//   hmlstm_tune --device cpu|cuda --dtype float32|bfloat16 [--min-ms 200] [--rounds 1] [--chunks 16,32,...]
+//   hmlstm_tune --device cpu|cuda --dtype float32|bfloat16 [--min-ms 150] [--variants 16,64,64/vb1_rb8,0]
 //               HEADS,S,DHQK,DHV [HEADS,S,DHQK,DHV ...]
-// Chunk size 0 in --chunks times what the library's tuning table picks (the dispatch itself).
+//   hmlstm_tune --device cpu|cuda --schedules      (lists the compiled schedules)
+// A variant is a chunk size, optionally with a schedule ("64/vb1_rb8"); default: every chunk size with every
+// schedule. Variant 0 times what the library's tuning table picks (the dispatch itself) and reports its pick.
+// The variants of a shape are timed interleaved, one call of each in turn, so that a drift of the machine's speed
+// (clocks, a neighbour's load) touches all of them alike; each reports its median.
 #include <hmlstm/hmlstm.h>
 
 #include <algorithm>
@@ -13,6 +17,7 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,19 +27,40 @@
 
 namespace {
 
+struct Variant {
+    int64_t chunk_size = 0;  // 0: the tuning table's choice
+    std::string schedule;    // empty: the table's (variant 0) or the default one
+    std::string key() const {
+        return std::to_string(chunk_size) + (schedule.empty() || schedule == "default" ? "" : "/" + schedule);
+    }
+};
+
 struct Options {
     hmlstm::Device device = hmlstm::Device::cpu;
     hmlstm::DType dtype = hmlstm::DType::float32;
-    double min_ms = 200;
-    int rounds = 1;  // passes over the chunk sizes; each reports its best median over the passes
-    std::vector<int64_t> chunks;
+    double min_ms = 150;  // each variant timed at least this long in all
+    std::vector<Variant> variants;
     std::vector<hmlstm::Shape> shapes;
 };
 
 [[noreturn]] void usage(const std::string &why) {
     std::fprintf(stderr, "hmlstm_tune: %s\nusage: hmlstm_tune --device cpu|cuda --dtype float32|bfloat16 "
-                         "[--min-ms MS] [--chunks L,L,...] HEADS,S,DHQK,DHV ...\n", why.c_str());
+                         "[--min-ms MS] [--variants L[/SCHEDULE],...] HEADS,S,DHQK,DHV ...\n", why.c_str());
     std::exit(2);
+}
+
+// "16,64,64/vb1_rb8,0"
+std::vector<Variant> variants(const std::string &text) {
+    std::vector<Variant> out;
+    std::stringstream items(text);
+    for (std::string item; std::getline(items, item, ',');) {
+        const size_t slash = item.find('/');
+        char *end = nullptr;
+        Variant v{std::strtoll(item.c_str(), &end, 10), slash == std::string::npos ? "" : item.substr(slash + 1)};
+        if (end == item.c_str() || (*end != '\0' && *end != '/')) usage("not a variant: " + item);
+        out.push_back(v);
+    }
+    return out;
 }
 
 std::vector<int64_t> numbers(const char *text) {
@@ -50,9 +76,7 @@ std::vector<int64_t> numbers(const char *text) {
 
 Options parse(int argc, char **argv) {
     Options o;
-    int count = 0;
-    const int64_t *compiled = hmlstm::compiled_chunk_sizes(&count);
-    o.chunks.assign(compiled, compiled + count);
+    bool variants_given = false;
     for (int a = 1; a < argc; a++) {
         const std::string arg = argv[a];
         auto next = [&]() -> const char * {
@@ -61,6 +85,9 @@ Options parse(int argc, char **argv) {
         };
         if (arg == "--version") {
             std::printf("%s\n", hmlstm::version());
+            std::exit(0);
+        } else if (arg == "--schedules") {  // after --device: the compiled schedules, one a line
+            for (const std::string &name : hmlstm::compiled_chunkwise_schedules(o.device)) std::printf("%s\n", name.c_str());
             std::exit(0);
         } else if (arg == "--device") {
             const std::string d = next();
@@ -72,10 +99,9 @@ Options parse(int argc, char **argv) {
             o.dtype = d == "bfloat16" ? hmlstm::DType::bfloat16 : hmlstm::DType::float32;
         } else if (arg == "--min-ms") {
             o.min_ms = std::atof(next());
-        } else if (arg == "--rounds") {
-            o.rounds = std::max(1, std::atoi(next()));
-        } else if (arg == "--chunks") {
-            o.chunks = numbers(next());
+        } else if (arg == "--variants") {
+            o.variants = variants(next());
+            variants_given = true;
         } else {
             std::vector<int64_t> d = numbers(arg.c_str());
             if (d.size() != 4) usage("a shape is HEADS,S,DHQK,DHV: " + arg);
@@ -83,6 +109,15 @@ Options parse(int argc, char **argv) {
         }
     }
     if (o.shapes.empty()) usage("no shape given");
+    if (!variants_given) {
+        int count = 0;
+        const int64_t *chunks = hmlstm::compiled_chunk_sizes(&count);
+        for (int c = 0; c < count; c++) {
+            for (const std::string &schedule : hmlstm::compiled_chunkwise_schedules(o.device)) {
+                o.variants.push_back({chunks[c], schedule});
+            }
+        }
+    }
     return o;
 }
 
@@ -151,27 +186,44 @@ private:
     }
 };
 
-// Median milliseconds of `run` after two warm-up calls, at least 3 calls and `min_ms` in total.
-double median_ms(const std::function<void()> &run, const Options &o) {
-    auto sync = [&] {
+void synchronize(const Options &o) {
 #ifdef HMLSTM_WITH_CUDA
-        if (o.device == hmlstm::Device::cuda) cudaDeviceSynchronize();
+    if (o.device == hmlstm::Device::cuda) cudaDeviceSynchronize();
 #endif
-    };
-    run();
-    run();
-    sync();
-    std::vector<double> ms;
-    double total = 0;
-    while ((ms.size() < 3 || total < o.min_ms) && ms.size() < 200) {
-        const auto start = std::chrono::steady_clock::now();
+    (void)o;
+}
+
+// Median milliseconds of each of `runs`, timed interleaved: two warm-up calls each, then rounds of one call of
+// each until every one has at least 5 calls and `min_ms` in total (at most 500 rounds).
+std::vector<double> interleaved_medians(const std::vector<std::function<void()>> &runs, const Options &o) {
+    for (const auto &run : runs) {
         run();
-        sync();
-        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-        total += ms.back();
+        run();
     }
-    std::sort(ms.begin(), ms.end());
-    return ms[ms.size() / 2];
+    synchronize(o);
+    std::vector<std::vector<double>> ms(runs.size());
+    std::vector<double> total(runs.size(), 0.0);
+    auto done = [&] {
+        for (size_t r = 0; r < runs.size(); r++) {
+            if (ms[r].size() < 5 || total[r] < o.min_ms) return false;
+        }
+        return true;
+    };
+    for (int round = 0; round < 500 && !done(); round++) {
+        for (size_t r = 0; r < runs.size(); r++) {
+            const auto start = std::chrono::steady_clock::now();
+            runs[r]();
+            synchronize(o);
+            ms[r].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+            total[r] += ms[r].back();
+        }
+    }
+    std::vector<double> medians;
+    for (auto &m : ms) {
+        std::sort(m.begin(), m.end());
+        medians.push_back(m[m.size() / 2]);
+    }
+    return medians;
 }
 
 }  // namespace
@@ -181,38 +233,41 @@ int main(int argc, char **argv) {
     const char *dtype = o.dtype == hmlstm::DType::bfloat16 ? "bfloat16" : "float32";
     for (const hmlstm::Shape &s : o.shapes) {
         Buffers b(o, s);
-        auto call = [&](int64_t chunk, hmlstm::Error *error) {
+        hmlstm::Error error;
+        std::vector<std::function<void()>> runs;
+        std::vector<std::string> picked;  // the variant each one runs (variant 0: the table's pick)
+        for (const Variant &v : o.variants) {
             hmlstm::ChunkwiseOptions opt;
-            opt.chunk_size = chunk;
+            opt.chunk_size = v.chunk_size;
+            opt.schedule = v.schedule;
             opt.check_finite = false;
             opt.device.kind = o.device;
-            if (error->ok()) {
-                *error = hmlstm::mlstm_chunkwise_fw(s, {b.q, b.k, b.v, o.dtype},
-                                                    {static_cast<float *>(b.i), static_cast<float *>(b.f)}, b.h, {}, {},
-                                                    opt);
-            }
-        };
+            hmlstm::ChunkwiseVariant runs_as;
+            if (error.ok()) error = hmlstm::chunkwise_variant(s, o.dtype, opt, &runs_as);
+            picked.push_back(Variant{runs_as.chunk_size, runs_as.schedule}.key());
+            runs.push_back([&, opt] {
+                if (error.ok()) {
+                    error = hmlstm::mlstm_chunkwise_fw(s, {b.q, b.k, b.v, o.dtype},
+                                                       {static_cast<float *>(b.i), static_cast<float *>(b.f)}, b.h,
+                                                       {}, {}, opt);
+                }
+            });
+        }
         // Warm the machine up first (thread pool, page faults, clocks), so that the first variant timed is not
         // the one that pays for it.
-        hmlstm::Error error;
         Options warm = o;
         warm.min_ms = std::max(100.0, o.min_ms / 2);
-        median_ms([&] { call(o.chunks.front(), &error); }, warm);
-        std::vector<double> best(o.chunks.size(), 1e300);
-        for (int round = 0; round < o.rounds; round++) {
-            for (size_t c = 0; c < o.chunks.size(); c++) {
-                best[c] = std::min(best[c], median_ms([&] { call(o.chunks[c], &error); }, o));
-            }
-        }
+        interleaved_medians({runs.front()}, warm);
+        const std::vector<double> ms = interleaved_medians(runs, o);
         if (!error.ok()) {
             std::fprintf(stderr, "hmlstm_tune: %s\n", error.message.c_str());
             return 1;
         }
-        for (size_t c = 0; c < o.chunks.size(); c++) {
+        for (size_t v = 0; v < o.variants.size(); v++) {
             std::printf("{\"form\": \"chunkwise\", \"dtype\": \"%s\", \"heads\": %lld, \"S\": %lld, \"DHQK\": %lld, "
-                        "\"DHV\": %lld, \"chunk_size\": %lld, \"ms\": %.5f}\n",
+                        "\"DHV\": %lld, \"variant\": \"%s\", \"runs\": \"%s\", \"ms\": %.5f}\n",
                         dtype, (long long)(s.B * s.NH), (long long)s.S, (long long)s.DHQK, (long long)s.DHV,
-                        (long long)o.chunks[c], best[c]);
+                        o.variants[v].key().c_str(), picked[v].c_str(), ms[v]);
         }
         std::fflush(stdout);
     }

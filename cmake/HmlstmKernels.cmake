@@ -12,6 +12,11 @@ set(HMLSTM_CUDA_TARGET x86-64-linux-cuda-cuda_capability_86 CACHE STRING "Halide
 
 set(HMLSTM_CHUNK_SIZES 16 32 64 128 256 CACHE STRING "Chunk sizes compiled for the chunkwise kernels")
 
+# Schedule variants of the CPU chunkwise forward besides the default, for the autotuner to time at every chunk
+# size: NAME:VECTOR_BLOCKS:ROW_BLOCK, the register-block shape of its products (schedules/cpu_common.h). The
+# default block is 2 vectors x 8 rows with AVX-512, 2 x 4 otherwise.
+set(HMLSTM_CPU_SCHEDULES "vb4_rb4:4:4;vb3_rb8:3:8" CACHE STRING "Extra schedules of the CPU chunkwise forward")
+
 # Every kernel library; filled by hmlstm_add_kernel.
 set_property(GLOBAL PROPERTY HMLSTM_KERNELS "")
 

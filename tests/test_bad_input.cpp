@@ -116,6 +116,15 @@ TEST_CASE("bad options and dtypes are named", "[bad_input][cpu]") {
     CHECK(e.status == Status::unsupported);
     CHECK(e.message.find("chunk_size = 48 is not compiled") != std::string::npos);
     o.chunk_size = 64;
+    o.schedule = "no_such_schedule";
+    e = hmlstm::mlstm_chunkwise_fw(fx.shape, fx.qkv(), fx.gates(), fx.h.data(), {}, {}, o);
+    CHECK(e.status == Status::unsupported);
+    CHECK(e.message.find("schedule \"no_such_schedule\" is not compiled for this device (compiled: default") !=
+          std::string::npos);
+    hmlstm::ChunkwiseVariant variant;
+    CHECK(hmlstm::chunkwise_variant(fx.shape, DType::float32, o, &variant).status == Status::unsupported);
+    o.schedule.clear();
+    CHECK(hmlstm::chunkwise_variant(fx.shape, DType::float32, o, nullptr).status == Status::null_pointer);
     o.norm_val = std::numeric_limits<float>::quiet_NaN();
     e = hmlstm::mlstm_chunkwise_fw(fx.shape, fx.qkv(), fx.gates(), fx.h.data(), {}, {}, o);
     CHECK(e.status == Status::invalid_argument);

@@ -104,3 +104,34 @@ TEST_CASE("chunkwise leaves last-state buffers alone without return_last_states"
     CHECK(c == std::vector<float>(s.DHQK * s.DHV, 7.0f));
     CHECK(m[0] == 7.0f);
 }
+
+TEST_CASE("every compiled CPU schedule of the chunkwise forward matches the reference", "[chunkwise][cpu]") {
+    std::mt19937_64 rng(test_seed() + 3);
+    INFO("HMLSTM_TEST_SEED=" << test_seed());
+    const std::vector<std::string> &schedules = hmlstm::compiled_chunkwise_schedules(hmlstm::Device::cpu);
+    REQUIRE(schedules.front() == "default");
+    // Head dims below, at and between the block widths; a partial last chunk; extreme gates and initial states.
+    for (const Shape &s : {Shape{1, 1, 1, 16, 32}, Shape{2, 2, 333, 40, 72}, Shape{1, 2, 100, 48, 96}}) {
+        for (DType dtype : {DType::float32, DType::bfloat16}) {
+            Problem p = random_problem(s, dtype, Gates::extreme, rng);
+            hmlstm_ref::States init = random_states(s, rng);
+            for (const std::string &schedule : schedules) {
+                for (int64_t chunk : {16, 32, 64, 128, 256}) {
+                    Oracle oracle = chunkwise_oracle(p, &init, {chunk});
+                    hmlstm::ChunkwiseOptions o = options(chunk);
+                    o.schedule = schedule;
+                    Result r = run_chunkwise(p, &init, o);
+                    INFO("shape (" << s.B << "," << s.NH << "," << s.S << "," << s.DHQK << "," << s.DHV
+                                   << ") schedule " << schedule << " chunk " << chunk << " dtype " << int(dtype)
+                                   << ": " << r.error.message);
+                    REQUIRE(r.error.ok());
+                    OutputComparison c =
+                        compare_output(r.h, oracle, s, chunkwise_bound(dtype), chunkwise_unit_roundoff(dtype));
+                    INFO("h: " << c.describe());
+                    CHECK(c.pass());
+                    check_states(r.last, oracle.last, s, chunkwise_state_bound());
+                }
+            }
+        }
+    }
+}

@@ -67,7 +67,15 @@ TEST_CASE("a bad tuning table is an error that names the problem and keeps the t
     const std::pair<std::string, std::string> bad[] = {
         {"{not json", "not JSON"},
         {R"({"format": "something else", "version": 1, "target": "cpu", "entries": []})", "\"format\""},
-        {R"({"format": "hmlstm-tuning-table", "version": 2, "target": "cpu", "entries": []})", "\"version\""},
+        {R"({"format": "hmlstm-tuning-table", "version": 3, "target": "cpu", "entries": []})", "\"version\""},
+        {R"({"format": "hmlstm-tuning-table", "version": 2, "target": "cpu", "entries": [
+            {"form": "chunkwise", "dtype": "float32", "heads": 1, "S": 64, "DHQK": 16, "DHV": 16,
+             "winner": {"chunk_size": 16}, "timings_ms": {"16": 1.0, "16/no_such_schedule": 0.5}}]})",
+         "entry 0: \"timings_ms\" key \"16/no_such_schedule\" is not a variant compiled in this build"},
+        {R"({"format": "hmlstm-tuning-table", "version": 2, "target": "cpu", "entries": [
+            {"form": "chunkwise", "dtype": "float32", "heads": 1, "S": 64, "DHQK": 16, "DHV": 16,
+             "winner": {"chunk_size": 16, "schedule": "no_such_schedule"}}]})",
+         "entry 0: \"winner\".\"schedule\" \"no_such_schedule\" is not compiled in this build"},
         {R"({"format": "hmlstm-tuning-table", "version": 1, "target": "tpu", "entries": []})", "\"target\""},
         {R"({"format": "hmlstm-tuning-table", "version": 1, "target": "cpu", "entries": [
             {"form": "chunkwise", "dtype": "float32", "heads": 1, "S": 64, "DHQK": 16, "DHV": 16,
@@ -110,4 +118,46 @@ TEST_CASE("HMLSTM_TUNING_TABLE is read at first use", "[.][tuning-env]") {
     REQUIRE(path);
     REQUIRE(expect);
     CHECK(hmlstm::tuning_table_origin(hmlstm::Device::cpu).rfind(expect, 0) == 0);
+}
+
+TEST_CASE("the table picks the schedule too; an explicit chunk size keeps the table's schedule for it",
+          "[tuning][cpu]") {
+    const std::vector<std::string> &schedules = hmlstm::compiled_chunkwise_schedules(hmlstm::Device::cpu);
+    if (schedules.size() < 2) {
+        WARN("this build has no CPU schedule besides the default (HMLSTM_CPU_SCHEDULES)");
+        return;
+    }
+    const std::string other = schedules[1];
+    std::mt19937_64 rng(test_seed() + 62);
+    INFO("HMLSTM_TEST_SEED=" << test_seed());
+    // One entry: chunk 32 with `other` is fastest; at chunk 128 the default schedule beats `other`.
+    const std::string table = R"({"format": "hmlstm-tuning-table", "version": 2, "target": "cpu", "entries": [
+        {"form": "chunkwise", "dtype": "float32", "heads": 2, "S": 512, "DHQK": 32, "DHV": 64,
+         "winner": {"chunk_size": 32, "schedule": ")" + other + R"("},
+         "timings_ms": {"32": 1.2, "32/)" + other + R"(": 1.0, "128": 1.5, "128/)" + other + R"(": 1.8}}]})";
+    REQUIRE(hmlstm::load_tuning_table(write_file("schedules", table).c_str()).ok());
+    const Shape shape{1, 2, 300, 32, 64};
+    const hmlstm::Shape api{shape.B, shape.NH, shape.S, shape.DHQK, shape.DHV};
+    hmlstm::ChunkwiseVariant v;
+    REQUIRE(hmlstm::chunkwise_variant(api, DType::float32, with_chunk(0), &v).ok());
+    CHECK(v.chunk_size == 32);
+    CHECK(v.schedule == other);
+    REQUIRE(hmlstm::chunkwise_variant(api, DType::float32, with_chunk(128), &v).ok());
+    CHECK(v.chunk_size == 128);
+    CHECK(v.schedule == "default");
+    hmlstm::ChunkwiseOptions pinned = with_chunk(0);
+    pinned.schedule = "default";
+    REQUIRE(hmlstm::chunkwise_variant(api, DType::float32, pinned, &v).ok());
+    CHECK(v.chunk_size == 32);
+    CHECK(v.schedule == "default");
+
+    // The call runs what chunkwise_variant reports: bit for bit the explicit variant's output.
+    Problem p = random_problem(shape, DType::float32, Gates::typical, rng);
+    hmlstm::ChunkwiseOptions explicit_other = with_chunk(32);
+    explicit_other.schedule = other;
+    Result tuned = run_chunkwise(p, nullptr, with_chunk(0));
+    Result expected = run_chunkwise(p, nullptr, explicit_other);
+    REQUIRE((tuned.error.ok() && expected.error.ok()));
+    CHECK(tuned.h == expected.h);
+    hmlstm::reset_tuning_tables();
 }

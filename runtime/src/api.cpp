@@ -246,10 +246,34 @@ int64_t chunkwise_saved_states(int64_t S, int64_t chunk_size) {
 
 namespace {
 
-// What the chunkwise forward and backward check alike: the options, the chunk size (0: the tuning table's), and
-// the chunk states the call saves or reads. Returns the chunk size to run.
-int64_t check_chunkwise(Checker &check, const Shape &s, DType dtype, const ChunkwiseOptions &o, const Memory &mem,
-                        const ChunkStates &states, bool states_needed, const char *states_name) {
+// The chunk size and schedule a chunkwise call runs: the options' own, or the tuning table's where they leave them
+// open (the backward has one schedule). Checks that they are compiled.
+TunedChoice chunkwise_choice(Checker &check, const Shape &s, DType dtype, const ChunkwiseOptions &o, bool forward) {
+    TunedChoice choice;
+    if (!check.ok()) return choice;
+    const bool table_schedule = forward && o.schedule.empty();
+    if (o.chunk_size == 0 || table_schedule) choice = tuned_chunkwise(dtype, o.device.kind, s, o.chunk_size);
+    if (o.chunk_size != 0) choice.chunk_size = o.chunk_size;
+    if (!forward) choice.schedule = kDefaultSchedule;
+    if (forward && !o.schedule.empty()) choice.schedule = o.schedule;
+    check.require(chunkwise_kernel(dtype, choice.chunk_size, Device::cpu, false) != nullptr, Status::unsupported,
+                  "chunk_size = " + std::to_string(o.chunk_size) +
+                      " is not compiled (compiled: 16, 32, 64, 128, 256; 0 lets the tuning table choose)");
+    if (!check.ok()) return choice;
+    std::string names;
+    for (const std::string &name : chunkwise_schedules(o.device.kind)) names += (names.empty() ? "" : ", ") + name;
+    check.require(chunkwise_kernel(dtype, choice.chunk_size, o.device.kind, false, choice.schedule) != nullptr ||
+                      (o.device.kind == Device::cuda && choice.schedule == kDefaultSchedule),
+                  Status::unsupported,
+                  "schedule \"" + choice.schedule + "\" is not compiled for this device (compiled: " + names +
+                      "; empty lets the tuning table choose)");
+    return choice;
+}
+
+// What the chunkwise forward and backward check alike: the options, the chunk size and schedule (chunkwise_choice),
+// and the chunk states the call saves or reads. Returns the variant to run.
+TunedChoice check_chunkwise(Checker &check, const Shape &s, DType dtype, const ChunkwiseOptions &o, const Memory &mem,
+                            const ChunkStates &states, bool states_needed, const char *states_name, bool forward) {
     check.require(o.cuda_products == CudaProducts::tensor_cores || o.cuda_products == CudaProducts::simt,
                   Status::invalid_argument,
                   "cuda_products " + std::to_string(static_cast<int>(o.cuda_products)) + " is not tensor_cores or simt");
@@ -262,12 +286,9 @@ int64_t check_chunkwise(Checker &check, const Shape &s, DType dtype, const Chunk
         check.require(o.chunk_size != 0, Status::invalid_argument,
                       name + " needs an explicit chunk_size (the states are per chunk; 0 lets the table choose)");
     }
-    const int64_t chunk_size =
-        o.chunk_size == 0 && check.ok() ? tuned_chunkwise(dtype, o.device.kind, s).chunk_size : o.chunk_size;
-    check.require(chunkwise_kernel(dtype, chunk_size, Device::cpu, false) != nullptr, Status::unsupported,
-                  "chunk_size = " + std::to_string(o.chunk_size) +
-                      " is not compiled (compiled: 16, 32, 64, 128, 256; 0 lets the tuning table choose)");
-    if (!check.ok()) return 0;
+    const TunedChoice choice = chunkwise_choice(check, s, dtype, o, forward);
+    const int64_t chunk_size = choice.chunk_size;
+    if (!check.ok()) return choice;
     // The states before every chunk: one (DHQK x DHV) matrix each.
     const int64_t count = chunkwise_saved_states(s.S, chunk_size);
     check.slice_bytes(double(count) * s.DHQK * s.DHV * 4.0, "the chunk states");
@@ -279,7 +300,7 @@ int64_t check_chunkwise(Checker &check, const Shape &s, DType dtype, const Chunk
         check.device_range(states.n, heads * count * s.DHQK * 4, (name + ".n").c_str(), ctx);
         check.device_range(states.m, heads * count * 4, (name + ".m").c_str(), ctx);
     }
-    return chunk_size;
+    return choice;
 }
 
 }  // namespace
@@ -290,9 +311,11 @@ Error mlstm_chunkwise_fw(const Shape &s, const QKV &qkv, const Gates &gates, voi
     Checker check(fn);
     Memory mem;
     check_inputs(check, {s, qkv, gates, h, o.eps, o.check_finite, o.device}, &mem);
-    const int64_t chunk_size = check_chunkwise(check, s, qkv.dtype, o, mem, save_states, false, "save_states");
+    const TunedChoice choice = check_chunkwise(check, s, qkv.dtype, o, mem, save_states, false, "save_states", true);
+    const int64_t chunk_size = choice.chunk_size;
     ChunkwiseKernel kernel = check.ok() ? chunkwise_kernel(qkv.dtype, chunk_size, o.device.kind,
-                                                           o.cuda_products == CudaProducts::tensor_cores)
+                                                           o.cuda_products == CudaProducts::tensor_cores,
+                                                           choice.schedule)
                                         : nullptr;
     check.require(kernel != nullptr, Status::unsupported, "no chunkwise kernel for this dtype and device");
     check_state_memory(check, mem, s, initial.c, initial.n, initial.m, "initial.c", "initial.n", "initial.m");
@@ -368,7 +391,7 @@ Error mlstm_chunkwise_bw(const Shape &s, const QKV &qkv, const Gates &gates, con
     check_backward(check, {s, qkv, gates, dh, o.eps, o.check_finite, o.device}, grads, dc_last, &mem);
     const bool recompute = o.recompute_states_in_bw;
     const int64_t chunk_size = check_chunkwise(check, s, qkv.dtype, o, mem, recompute ? ChunkStates{} : saved,
-                                               !recompute, "saved");
+                                               !recompute, "saved", false).chunk_size;
     ChunkwiseBackwardKernel kernel =
         check.ok() ? chunkwise_backward_kernel(qkv.dtype, chunk_size, o.device.kind, recompute,
                                                o.cuda_products == CudaProducts::tensor_cores)
@@ -575,6 +598,18 @@ int num_threads() {
 const int64_t *compiled_chunk_sizes(int *count) {
     if (count) *count = kNumChunkSizes;
     return kChunkSizes;
+}
+
+const std::vector<std::string> &compiled_chunkwise_schedules(Device device) { return chunkwise_schedules(device); }
+
+Error chunkwise_variant(const Shape &s, DType dtype, const ChunkwiseOptions &o, ChunkwiseVariant *variant) {
+    Checker check("chunkwise_variant");
+    check.pointer(variant, "variant");
+    check.shape(s).dtype(dtype);
+    const TunedChoice choice = chunkwise_choice(check, s, dtype, o, true);
+    if (!check.ok()) return check.error();
+    *variant = {choice.chunk_size, choice.schedule};
+    return {};
 }
 
 bool cuda_built() {

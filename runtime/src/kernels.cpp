@@ -1,6 +1,8 @@
 // Generated kernels by (form, dtype, chunk size, device); the same matrix as generators/CMakeLists.txt.
 #include "kernels.h"
 
+#include <algorithm>
+
 #include "mlstm_chunkwise_bw_bf16_chunk128.h"
 #include "mlstm_chunkwise_bw_bf16_chunk128_saved.h"
 #include "mlstm_chunkwise_bw_bf16_chunk16.h"
@@ -41,6 +43,7 @@
 #include "mlstm_recurrent_sequence_fw_f32.h"
 #include "mlstm_recurrent_step_fw_bf16.h"
 #include "mlstm_recurrent_step_fw_f32.h"
+#include "hmlstm_schedules.inc"
 #ifdef HMLSTM_WITH_CUDA
 #include "mlstm_chunkwise_bw_bf16_chunk128_cuda.h"
 #include "mlstm_chunkwise_bw_bf16_chunk128_saved_cuda.h"
@@ -153,6 +156,14 @@ struct ChunkwiseVariants {
      HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_fw_f32_chunk##L), HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_fw_bf16_chunk##L)}
 const ChunkwiseVariants kChunkwise[] = {HMLSTM_CHUNKWISE(16), HMLSTM_CHUNKWISE(32), HMLSTM_CHUNKWISE(64),
                                         HMLSTM_CHUNKWISE(128), HMLSTM_CHUNKWISE(256)};
+// The CPU forward's extra schedules (generated list), by chunk size and name.
+struct ScheduleVariant {
+    int64_t chunk_size;
+    const char *name;
+    ChunkwiseKernel f32, bf16;
+};
+#define HMLSTM_SCHEDULE_ENTRY(L, name, f32, bf16) {L, name, f32, bf16},
+const ScheduleVariant kScheduleVariants[] = {HMLSTM_CPU_SCHEDULES(HMLSTM_SCHEDULE_ENTRY){0, nullptr, nullptr, nullptr}};
 // The chunkwise backward, recomputing the chunk states or reading the saved ones; on CUDA also with tensor cores.
 struct ChunkwiseBackwardVariants {
     int64_t chunk_size;
@@ -179,7 +190,17 @@ const Variants<SequenceBackwardKernel> kSequenceBackward = HMLSTM_VARIANTS(mlstm
 
 }  // namespace
 
-ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device, bool tensor_cores) {
+ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device, bool tensor_cores,
+                                 const std::string &schedule) {
+    if (schedule != kDefaultSchedule) {
+        if (device != Device::cpu) return nullptr;
+        for (const ScheduleVariant &v : kScheduleVariants) {
+            if (v.name && v.chunk_size == chunk_size && schedule == v.name) {
+                return dtype == DType::bfloat16 ? v.bf16 : v.f32;
+            }
+        }
+        return nullptr;
+    }
     for (const ChunkwiseVariants &v : kChunkwise) {
         if (v.chunk_size != chunk_size) continue;
         if (device == Device::cuda && tensor_cores) return dtype == DType::bfloat16 ? v.bf16_cuda_tc : v.f32_cuda_tc;
@@ -199,6 +220,18 @@ ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_siz
         return (recompute ? v.recompute : v.saved).pick(dtype, device);
     }
     return nullptr;
+}
+
+const std::vector<std::string> &chunkwise_schedules(Device device) {
+    static const std::vector<std::string> cpu = [] {
+        std::vector<std::string> names{kDefaultSchedule};
+        for (const ScheduleVariant &v : kScheduleVariants) {
+            if (v.name && std::find(names.begin(), names.end(), v.name) == names.end()) names.emplace_back(v.name);
+        }
+        return names;
+    }();
+    static const std::vector<std::string> cuda{kDefaultSchedule};
+    return device == Device::cuda ? cuda : cpu;
 }
 
 SequenceBackwardKernel sequence_backward_kernel(DType dtype, Device device) {

@@ -1,10 +1,15 @@
 // The table of generated kernels: which compiled variant serves a (form, dtype, chunk size).
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "HalideRuntime.h"
 #include "hmlstm/hmlstm.h"
 
 namespace hmlstm::detail {
+
+inline const std::string kDefaultSchedule = "default";
 
 using Buf = halide_buffer_t *;
 
@@ -29,9 +34,11 @@ using StepKernel = int (*)(const void *, Buf c_state, Buf n_state, Buf m_state, 
 using ParallelKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf fgate, Buf mask, bool use_mask,
                                bool stabilize_rowwise, float eps, Buf h);
 
-// Null when the variant was not compiled (any CUDA kernel in a build without CUDA).
-// tensor_cores (CUDA only): the variant whose products run on tensor cores through cuBLAS.
-ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device, bool tensor_cores);
+// Null when the variant was not compiled (any CUDA kernel in a build without CUDA, a schedule not compiled).
+// tensor_cores (CUDA only): the variant whose products run on tensor cores through cuBLAS. schedule: "default",
+// or one of the CPU forward's extra schedules (kSchedules).
+ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device, bool tensor_cores,
+                                 const std::string &schedule = kDefaultSchedule);
 // The chunkwise backward: recomputing the chunk states, or reading the saved ones.
 ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_size, Device device, bool recompute,
                                                   bool tensor_cores);
@@ -43,5 +50,9 @@ ParallelBackwardKernel parallel_backward_kernel(DType dtype, Device device);
 
 extern const int64_t kChunkSizes[];
 extern const int kNumChunkSizes;
+
+// The chunkwise forward's schedules on a device: "default" first, then the CPU's extra ones (HMLSTM_CPU_SCHEDULES
+// of the build); CUDA has only "default" (its product path is ChunkwiseOptions::cuda_products).
+const std::vector<std::string> &chunkwise_schedules(Device device);
 
 }  // namespace hmlstm::detail

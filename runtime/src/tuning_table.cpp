@@ -29,8 +29,13 @@ struct Entry {
     DType dtype;
     double heads, S, DHQK, DHV;
     TunedChoice choice;
-    std::map<int64_t, double> relative;  // each timed chunk size's time over the entry's best time
+    std::map<std::string, double> relative;  // each timed variant's time over the entry's best time, by key
 };
+
+// A variant's key in a table's "timings_ms": "64" for chunk 64 with the default schedule, "64/vb1_rb8" otherwise.
+std::string variant_key(int64_t chunk, const std::string &schedule) {
+    return schedule == kDefaultSchedule ? std::to_string(chunk) : std::to_string(chunk) + "/" + schedule;
+}
 
 struct Table {
     std::vector<Entry> entries;
@@ -49,6 +54,22 @@ bool is_compiled(int64_t chunk) {
     return false;
 }
 
+bool is_compiled(const std::string &schedule, Device device) {
+    const std::vector<std::string> &names = chunkwise_schedules(device);
+    return std::find(names.begin(), names.end(), schedule) != names.end();
+}
+
+// Parses a "timings_ms" key ("L" or "L/schedule") into a compiled variant's chunk size and schedule.
+bool parse_key(const std::string &key, Device device, int64_t *chunk, std::string *schedule) {
+    const size_t slash = key.find('/');
+    const std::string number = key.substr(0, slash);
+    if (number.empty() || number.find_first_not_of("0123456789") != std::string::npos) return false;
+    *chunk = std::atoll(number.c_str());
+    *schedule = slash == std::string::npos ? kDefaultSchedule : key.substr(slash + 1);
+    const bool canonical = slash == std::string::npos || *schedule != kDefaultSchedule;  // "64", not "64/default"
+    return canonical && is_compiled(*chunk) && is_compiled(*schedule, device);
+}
+
 // Parses and checks a table: any problem is an error that names the table and the entry.
 Error parse_table(const std::string &text, const std::string &origin, Device *device, Table *table) {
     auto bad = [&](const std::string &why) {
@@ -59,8 +80,9 @@ Error parse_table(const std::string &text, const std::string &origin, Device *de
     if (!parse_json(text, &doc, &why)) return bad("not JSON (" + why + ")");
     const Json *format = doc.get("format"), *version = doc.get("version"), *target = doc.get("target");
     if (!format || format->string != "hmlstm-tuning-table") return bad("\"format\" is not \"hmlstm-tuning-table\"");
-    if (!version || version->kind != Json::Kind::number || version->number != 1) {
-        return bad("\"version\" is not 1, the version this library reads");
+    // Version 1 tables time chunk sizes only; version 2 adds the schedules ("64/vb1_rb8").
+    if (!version || version->kind != Json::Kind::number || (version->number != 1 && version->number != 2)) {
+        return bad("\"version\" is not 1 or 2, the versions this library reads");
     }
     if (!target || (target->string != "cpu" && target->string != "cuda")) return bad("\"target\" is not cpu or cuda");
     *device = target->string == "cuda" ? Device::cuda : Device::cpu;
@@ -89,17 +111,27 @@ Error parse_table(const std::string &text, const std::string &origin, Device *de
             return bad(where + "\"winner\".\"chunk_size\" is not a compiled chunk size");
         }
         entry.choice.chunk_size = int64_t(chunk->number);
+        if (const Json *schedule = winner->get("schedule")) {
+            if (!is_compiled(schedule->string, *device)) {
+                return bad(where + "\"winner\".\"schedule\" \"" + schedule->string + "\" is not compiled in this build");
+            }
+            entry.choice.schedule = schedule->string;
+        }
         if (const Json *timings = e.get("timings_ms"); timings && timings->kind == Json::Kind::object) {
             double best = 0;
-            for (const auto &[size, ms] : timings->object) {
-                const int64_t L = std::atoll(size.c_str());
-                if (ms.kind != Json::Kind::number || !(ms.number > 0) || !is_compiled(L)) {
-                    return bad(where + "\"timings_ms\" holds a time that is not positive or a chunk size not compiled");
+            for (const auto &[key, ms] : timings->object) {
+                int64_t L = 0;
+                std::string schedule;
+                if (!parse_key(key, *device, &L, &schedule)) {
+                    return bad(where + "\"timings_ms\" key \"" + key + "\" is not a variant compiled in this build");
                 }
-                entry.relative[L] = ms.number;
+                if (ms.kind != Json::Kind::number || !(ms.number > 0)) {
+                    return bad(where + "\"timings_ms\" \"" + key + "\" is not a positive time");
+                }
+                entry.relative[key] = ms.number;
                 best = best == 0 ? ms.number : std::min(best, ms.number);
             }
-            for (auto &[L, ms] : entry.relative) ms /= best;
+            for (auto &[key, ms] : entry.relative) ms /= best;
         }
         table->entries.push_back(entry);
     }
@@ -151,7 +183,7 @@ std::shared_ptr<const Table> table_for(Device device) {
 
 }  // namespace
 
-TunedChoice tuned_chunkwise(DType dtype, Device device, const Shape &s) {
+TunedChoice tuned_chunkwise(DType dtype, Device device, const Shape &s, int64_t fixed_chunk) {
     const std::shared_ptr<const Table> table = table_for(device);
     const double want[] = {std::log(double(s.B * s.NH)), std::log(double(s.S)), std::log(double(s.DHQK)),
                            std::log(double(s.DHV))};
@@ -164,26 +196,34 @@ TunedChoice tuned_chunkwise(DType dtype, Device device, const Shape &s) {
         for (int d = 0; d < 4; d++) squared += (want[d] - have[d]) * (want[d] - have[d]);
         near.emplace_back(std::sqrt(squared), &e);
     }
-    if (near.empty()) return TunedChoice{};
+    TunedChoice choice;
+    if (fixed_chunk != 0) choice.chunk_size = fixed_chunk;
+    if (near.empty()) return choice;
     const size_t k = std::min<size_t>(kNeighbours, near.size());
     std::partial_sort(near.begin(), near.begin() + k, near.end());
-    // Each chunk size's relative time, averaged over the k nearest entries weighted by closeness; the smallest
-    // wins. An entry without timings counts its winner as 1 and every other size as 2.
-    TunedChoice choice{near[0].second->choice.chunk_size};
+    // An entry's relative time of a variant: its timing; for a schedule it did not time, that of the default
+    // schedule at the same chunk size; without either, 1 for its winner and 2 for anything else.
+    auto relative = [](const Entry &e, int64_t L, const std::string &schedule) {
+        if (auto it = e.relative.find(variant_key(L, schedule)); it != e.relative.end()) return it->second;
+        if (auto it = e.relative.find(variant_key(L, kDefaultSchedule)); it != e.relative.end()) return it->second;
+        return e.choice.chunk_size == L && e.choice.schedule == schedule ? 1.0 : 2.0;
+    };
+    // Each variant's relative time, averaged over the k nearest entries weighted by closeness; the smallest wins.
     double best_score = 0;
+    bool first = true;
     for (int c = 0; c < kNumChunkSizes; c++) {
         const int64_t L = kChunkSizes[c];
-        double score = 0, weight = 0;
-        for (size_t n = 0; n < k; n++) {
-            const Entry &e = *near[n].second;
-            const double w = 1.0 / (near[n].first + 0.05);
-            auto it = e.relative.find(L);
-            const double relative = it != e.relative.end() ? it->second : e.choice.chunk_size == L ? 1.0 : 2.0;
-            score += w * relative;
-            weight += w;
+        if (fixed_chunk != 0 && L != fixed_chunk) continue;
+        for (const std::string &schedule : chunkwise_schedules(device)) {
+            double score = 0, weight = 0;
+            for (size_t n = 0; n < k; n++) {
+                const double w = 1.0 / (near[n].first + 0.05);
+                score += w * relative(*near[n].second, L, schedule);
+                weight += w;
+            }
+            score /= weight;
+            if (first || score < best_score) best_score = score, choice = {L, schedule}, first = false;
         }
-        score /= weight;
-        if (c == 0 || score < best_score) best_score = score, choice.chunk_size = L;
     }
     return choice;
 }

@@ -11,12 +11,15 @@ namespace hmlstm::detail {
 
 struct TunedChoice {
     int64_t chunk_size = 64;  // without any entry: the xlstm_jax default
+    std::string schedule = "default";
 };
 
-// The choice for a call: each compiled chunk size's time relative to the best, averaged over the 4 table entries
-// nearest to the call's shape (distance in log space over B*NH, S, DHQK, DHV; weights 1 / (distance + 0.05)) among
-// the entries for its dtype; the smallest average wins. The default choice when the table has no entry.
-TunedChoice tuned_chunkwise(DType dtype, Device device, const Shape &shape);
+// The choice for a call: each compiled variant's (chunk size, schedule) time relative to the best, averaged over
+// the 4 table entries nearest to the call's shape (distance in log space over B*NH, S, DHQK, DHV; weights
+// 1 / (distance + 0.05)) among the entries for its dtype; the smallest average wins, the default schedule on ties.
+// A chunk_size other than 0 fixes the chunk size and leaves the schedule to the table. The default choice (at
+// that chunk size) when the table has no entry.
+TunedChoice tuned_chunkwise(DType dtype, Device device, const Shape &shape, int64_t chunk_size = 0);
 
 // Parses and checks a table; on success it replaces the table of its target. `origin` names it in messages.
 Error install_table(const std::string &text, const std::string &origin);

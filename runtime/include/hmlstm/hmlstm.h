@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace hmlstm {
 
@@ -106,6 +107,10 @@ struct ChunkwiseOptions {
     // Compiled: 16, 32, 64, 128, 256 (compiled_chunk_sizes()). 0: the tuning table's choice for the call's shape,
     // dtype and device (load_tuning_table), which is 64, the xlstm_jax default, where no table covers the call.
     int64_t chunk_size = 0;
+    // Forward only: the schedule of the kernel (the shape of its register blocks on the CPU; see
+    // compiled_chunkwise_schedules()). Empty: the tuning table's choice at the chunk size the call runs (the
+    // default schedule where the table has no timing of another); "default" or another name: that one.
+    std::string schedule;
     float eps = 1e-6f;
     bool stabilize_correctly = true;  // max(norm_val * exp(-m), |q.n|) rather than max(norm_val, |q.n|)
     float norm_val = 1.0f;
@@ -140,6 +145,15 @@ struct Gradients {
 Error mlstm_chunkwise_bw(const Shape &shape, const QKV &qkv, const Gates &gates, const void *dh,
                          const Gradients &grads, const InitialStates &initial = {}, const float *dc_last = nullptr,
                          const ChunkwiseOptions &options = {}, const ChunkStates &saved = {});
+
+// The variant a chunkwise forward with these options runs at this shape and dtype: the chunk size and schedule the
+// tuning table picks where the options leave them open (chunk_size 0, empty schedule), else the options' own.
+// Checks the options as mlstm_chunkwise_fw does (an unknown chunk size or schedule is Status::unsupported).
+struct ChunkwiseVariant {
+    int64_t chunk_size = 0;
+    std::string schedule;
+};
+Error chunkwise_variant(const Shape &shape, DType dtype, const ChunkwiseOptions &options, ChunkwiseVariant *variant);
 
 // ---- Recurrent sequence form (recurrent_sequence_fw).
 struct RecurrentOptions {
@@ -186,7 +200,8 @@ Error parallel_stabilized_simple(const Shape &shape, const QKV &qkv, const Gates
 Error parallel_stabilized_simple_bw(const Shape &shape, const QKV &qkv, const Gates &gates, const void *dh,
                                     const Gradients &grads, const ParallelOptions &options = {});
 
-// ---- Tuning tables (autotune/README.md): which chunk size a chunkwise call with chunk_size = 0 runs.
+// ---- Tuning tables (autotune/README.md): which chunk size and schedule a chunkwise forward runs when its options
+// leave them to the table (chunk_size = 0, empty schedule).
 // Loads a table written by autotune/tune.py. It replaces the table of its target (cpu or cuda) for every later call;
 // a table that cannot be read or checked is an error that names the problem, and changes nothing. The
 // HMLSTM_TUNING_TABLE environment variable names a table to load at first use (a bad one is reported on stderr
@@ -201,6 +216,8 @@ std::string tuning_table_origin(Device device);
 Error set_num_threads(int threads);
 int num_threads();
 const int64_t *compiled_chunk_sizes(int *count);
+// The chunkwise forward's compiled schedules on a device, "default" first (every chunk size has each one).
+const std::vector<std::string> &compiled_chunkwise_schedules(Device device);
 bool cuda_built();  // whether this build has the CUDA kernels
 const char *version();
 
