@@ -3,7 +3,8 @@ grid, first every compiled chunk size (default schedule), then the other schedul
 two best chunk sizes; shows progress and the time left, and writes a versioned JSON table that the library
 dispatches by (autotune/README.md).
 
-    python3 autotune/tune.py --device cpu [--grid default|quick] [--dtype float32 bfloat16] [--out PATH]
+    python3 autotune/tune.py --device cpu [--grid default|quick | --shapes HEADS,S,DHQK,DHV ...]
+                             [--dtype float32 bfloat16] [--out PATH]
 """
 import argparse
 import json
@@ -46,7 +47,11 @@ def run_driver(driver, device, dtype, shape, min_ms, variants=None):
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"tune.py: {' '.join(cmd)} failed: {out.stderr.strip()}")
-    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    for r in rows:  # every explicit variant must run as itself
+        if r["variant"] != "0" and r["runs"] != r["variant"]:
+            sys.exit(f"tune.py: variant {r['variant']} ran as {r['runs']}")
+    return rows
 
 
 def schedules(driver, device):
@@ -57,7 +62,11 @@ def schedules(driver, device):
 
 def time_shape(driver, device, dtype, shape, min_ms, chunks, extra_schedules):
     """{variant key: ms} for one shape: the chunk sizes, then the extra schedules at the two best of them, timed
-    with those two again; the second pass is scaled to the first by the best chunk's two times."""
+    with those two again; the second pass is scaled to the first by the best chunk's two times. On CUDA the
+    "schedules" are the product paths (simt), whose best chunk sizes differ: every variant in one pass."""
+    if device == "cuda":  # the product paths (tensor cores, SIMT) each at every chunk size, in one pass
+        variants = chunks + [f"{c}/{s}" for c in chunks for s in extra_schedules]
+        return {r["variant"]: r["ms"] for r in run_driver(driver, device, dtype, shape, min_ms, variants)}
     first = {r["variant"]: r["ms"] for r in run_driver(driver, device, dtype, shape, min_ms, chunks)}
     if not extra_schedules:
         return first
@@ -81,22 +90,35 @@ def split_key(key):
     return int(chunk), schedule or "default"
 
 
+def time_left(done, remaining):
+    """Seconds the remaining jobs should take: each job's time fitted as a + b * work over the jobs done (a: the
+    minimum timing time per variant, b: the calls themselves), least squares with a, b >= 0."""
+    n = len(done)
+    mean_w = sum(w for w, _ in done) / n
+    mean_t = sum(t for _, t in done) / n
+    var_w = sum((w - mean_w) ** 2 for w, _ in done)
+    b = max(0.0, sum((w - mean_w) * (t - mean_t) for w, t in done) / var_w) if var_w > 0 else 0.0
+    a = max(0.0, mean_t - b * mean_w)
+    return sum(a + b * w for w in remaining)
+
+
 def tune(driver, device, dtypes, shapes, min_ms):
-    """Times every shape; prints progress and the estimated time left (from the work done so far)."""
+    """Times every shape; prints progress and the estimated time left (from the jobs done so far)."""
     chunks = [16, 32, 64, 128, 256]
     extra = schedules(driver, device)[1:]
     jobs = [(dtype, shape) for dtype in dtypes for shape in shapes]
-    total_work, done_work, begin, entries = sum(work(s) for _, s in jobs), 0, time.time(), []
+    begin, entries, done = time.time(), [], []
     for n, (dtype, shape) in enumerate(jobs, 1):
+        job_begin = time.time()
         timings = time_shape(driver, device, dtype, shape, min_ms, chunks, extra)
         best = min(timings, key=timings.get)
         chunk, schedule = split_key(best)
         heads, S, DHQK, DHV = shape
         entries.append({"form": "chunkwise", "dtype": dtype, "heads": heads, "S": S, "DHQK": DHQK, "DHV": DHV,
                         "winner": {"chunk_size": chunk, "schedule": schedule}, "timings_ms": timings})
-        done_work += work(shape)
+        done.append((work(shape), time.time() - job_begin))
         elapsed = time.time() - begin
-        left = elapsed / done_work * (total_work - done_work)
+        left = time_left(done, [work(s) for _, s in jobs[n:]])
         print(f"[{n}/{len(jobs)}] {dtype} heads={heads} S={S} DHQK={DHQK} DHV={DHV}: best {best} "
               f"({timings[best]:.3f} ms); {elapsed:.0f} s so far, about {left:.0f} s left", flush=True)
     return entries
@@ -106,6 +128,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--grid", choices=sorted(grids.TUNING), help="default: 'default' on cpu, 'cuda' on cuda")
+    parser.add_argument("--shapes", nargs="+", metavar="HEADS,S,DHQK,DHV",
+                        help="tune these shapes instead of a grid (say, the ones a model deploys with)")
     parser.add_argument("--dtype", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
     parser.add_argument("--min-ms", type=float, default=100.0, help="time each variant at least this long")
     parser.add_argument("--driver", default=os.path.join(ROOT, "build", "autotune", "hmlstm_tune"))
@@ -115,7 +139,9 @@ def main():
 
     version = subprocess.run([args.driver, "--version"], capture_output=True, text=True, check=True).stdout.strip()
     args.grid = args.grid or ("cuda" if args.device == "cuda" else "default")
-    shapes = grids.TUNING[args.grid]
+    shapes = [tuple(int(x) for x in s.split(",")) for s in args.shapes] if args.shapes else grids.TUNING[args.grid]
+    if args.shapes:
+        args.grid = "custom"
     print(f"tuning hmlstm {version} on {args.device}: {len(shapes)} shapes x {len(args.dtype)} dtypes", flush=True)
     entries = tune(args.driver, args.device, args.dtype, shapes, args.min_ms)
     table = {"format": "hmlstm-tuning-table", "version": 2, "library": f"hmlstm {version}", "target": args.device,

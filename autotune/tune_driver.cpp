@@ -5,9 +5,10 @@
 //               HEADS,S,DHQK,DHV [HEADS,S,DHQK,DHV ...]
 //   hmlstm_tune --device cpu|cuda --schedules      (lists the compiled schedules)
 // A variant is a chunk size, optionally with a schedule ("64/vb1_rb8"); default: every chunk size with every
-// schedule. Variant 0 times what the library's tuning table picks (the dispatch itself) and reports its pick.
-// The variants of a shape are timed interleaved, one call of each in turn, so that a drift of the machine's speed
-// (clocks, a neighbour's load) touches all of them alike; each reports its median.
+// schedule ("L/simt" on CUDA: the SIMT product path). Variant 0 times what the library's tuning table picks (the
+// dispatch itself) and reports its pick.
+// The variants of a shape are timed interleaved, one call of each in turn (in a random order each round), so that a
+// drift of the machine's speed (clocks, a neighbour's load) touches all of them alike; each reports its median.
 #include <hmlstm/hmlstm.h>
 
 #include <algorithm>
@@ -26,6 +27,9 @@
 #endif
 
 namespace {
+
+// On CUDA, the variants "L/simt" run the SIMT product path (cuda_products = simt); "L" runs on tensor cores.
+const char *const kSimt = "simt";
 
 struct Variant {
     int64_t chunk_size = 0;  // 0: the tuning table's choice
@@ -88,6 +92,7 @@ Options parse(int argc, char **argv) {
             std::exit(0);
         } else if (arg == "--schedules") {  // after --device: the compiled schedules, one a line
             for (const std::string &name : hmlstm::compiled_chunkwise_schedules(o.device)) std::printf("%s\n", name.c_str());
+            if (o.device == hmlstm::Device::cuda) std::printf("%s\n", kSimt);
             std::exit(0);
         } else if (arg == "--device") {
             const std::string d = next();
@@ -193,24 +198,27 @@ void synchronize(const Options &o) {
     (void)o;
 }
 
-// Median milliseconds of each of `runs`, timed interleaved: two warm-up calls each, then rounds of one call of
-// each until every one has at least 5 calls and `min_ms` in total (at most 500 rounds).
+// Median milliseconds of each of `runs`, timed interleaved: one warm-up call each, then rounds of one call of
+// each, in a fresh random order every round (so that no variant always follows the same one, whose data it would
+// find in the caches or not), until every one has `min_ms` in total and at least 5 calls (3 for calls over 50 ms).
 std::vector<double> interleaved_medians(const std::vector<std::function<void()>> &runs, const Options &o) {
-    for (const auto &run : runs) {
-        run();
-        run();
-    }
+    for (const auto &run : runs) run();
     synchronize(o);
     std::vector<std::vector<double>> ms(runs.size());
     std::vector<double> total(runs.size(), 0.0);
     auto done = [&] {
         for (size_t r = 0; r < runs.size(); r++) {
-            if (ms[r].size() < 5 || total[r] < o.min_ms) return false;
+            const size_t needed = !ms[r].empty() && ms[r][0] > 50.0 ? 3 : 5;
+            if (ms[r].size() < needed || total[r] < o.min_ms) return false;
         }
         return true;
     };
+    std::vector<size_t> order(runs.size());
+    for (size_t r = 0; r < order.size(); r++) order[r] = r;
+    std::mt19937 rng(11);
     for (int round = 0; round < 500 && !done(); round++) {
-        for (size_t r = 0; r < runs.size(); r++) {
+        std::shuffle(order.begin(), order.end(), rng);
+        for (size_t r : order) {
             const auto start = std::chrono::steady_clock::now();
             runs[r]();
             synchronize(o);
@@ -239,12 +247,18 @@ int main(int argc, char **argv) {
         for (const Variant &v : o.variants) {
             hmlstm::ChunkwiseOptions opt;
             opt.chunk_size = v.chunk_size;
-            opt.schedule = v.schedule;
+            // A bare chunk size is the default schedule (the API would take the table's best at that size).
+            opt.schedule = v.chunk_size != 0 && v.schedule.empty() ? "default" : v.schedule;
+            if (o.device == hmlstm::Device::cuda && v.schedule == kSimt) {
+                opt.cuda_products = hmlstm::CudaProducts::simt;
+                opt.schedule.clear();
+            }
             opt.check_finite = false;
             opt.device.kind = o.device;
             hmlstm::ChunkwiseVariant runs_as;
             if (error.ok()) error = hmlstm::chunkwise_variant(s, o.dtype, opt, &runs_as);
-            picked.push_back(Variant{runs_as.chunk_size, runs_as.schedule}.key());
+            const bool simt = opt.cuda_products == hmlstm::CudaProducts::simt;
+            picked.push_back(Variant{runs_as.chunk_size, simt ? kSimt : runs_as.schedule}.key());
             runs.push_back([&, opt] {
                 if (error.ok()) {
                     error = hmlstm::mlstm_chunkwise_fw(s, {b.q, b.k, b.v, o.dtype},

@@ -20,6 +20,9 @@ struct ChunkwiseInputs {
     // operands are bfloat16 when q, k, v are (qkv_type), else float32 multiplied in TF32.
     bool tensor_cores = false;
     Halide::Type qkv_type = Halide::Float(32);
+    // Set: the chunk size is this run-time value instead of `chunk` (the experiment of docs/autotune.md: one
+    // pipeline specialized per chunk size).
+    Expr chunk_at_run_time;
 };
 
 struct ChunkwiseFuncs {
@@ -51,7 +54,7 @@ struct ChunkwiseFuncs {
 inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs f = {}) {
     const bool states_given = f.c_state.defined();
     Var tau = f.tau, sigma = f.sigma, c = f.c, bh = f.bh, dqk = f.dqk, dv = f.dv, t = f.t, kk = f.kk;
-    const int L = in.chunk;
+    const Expr L = in.chunk_at_run_time.defined() ? in.chunk_at_run_time : Expr(in.chunk);
     Expr S = in.seq_len;
     Expr num_chunks = (S + L - 1) / L;
     Expr scale = query_scale(in.dhqk);

@@ -1,5 +1,8 @@
 // Glue for the chunkwise form (math: chunkwise.h, schedules: schedules/chunkwise_cpu.cpp and chunkwise_cuda.cpp).
+#include <sstream>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "../schedules/cuda_schedules.h"
 
@@ -15,6 +18,9 @@ public:
     GeneratorParam<bool> tensor_cores{"tensor_cores", false};
     GeneratorParam<int> vector_blocks{"vector_blocks", 0};
     GeneratorParam<int> row_block{"row_block", 0};
+    // The experiment of docs/autotune.md (CPU only): the chunk size as a run-time input `chunk`, the one pipeline
+    // specialized for each of these sizes (any other is an error).
+    GeneratorParam<std::string> run_time_chunk_sizes{"run_time_chunk_sizes", ""};
 
     Input<Buffer<void, 3>> q{"q"};                   // (dqk, t, bh)
     Input<Buffer<void, 3>> k{"k"};                   // (dqk, t, bh)
@@ -38,13 +44,31 @@ public:
     Output<Buffer<float, 3>> chunk_n{"chunk_n"};     // (dqk, kk, bh)
     Output<Buffer<float, 2>> chunk_m{"chunk_m"};     // (kk, bh)
 
+    Input<int> *run_time_chunk = nullptr;
+
     CudaKnobs cuda_knobs() const { return resolve_cuda_knobs({gpu_threads, gpu_rows}); }
+
+    std::vector<int> run_time_sizes() const {
+        std::vector<int> sizes;
+        std::stringstream text(run_time_chunk_sizes.value());  // "16,32,64"
+        for (std::string L; std::getline(text, L, ',');) sizes.push_back(std::stoi(L));
+        return sizes;
+    }
+
+    void configure() {
+        if (!run_time_sizes().empty()) run_time_chunk = add_input<int>("chunk");
+    }
 
     void generate() {
         bfloat16_on_bits() = get_target().has_gpu_feature();
         ChunkwiseInputs in{q, k, v, igate, fgate, c_initial, n_initial, m_initial,
                            q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(),
                            eps, norm_val, stabilize_correctly, chunk_size, tensor_cores, q.type()};
+        RunTimeChunk run_time{Expr(), run_time_sizes()};
+        if (run_time_chunk) {
+            if (get_target().has_gpu_feature()) throw std::invalid_argument("run_time_chunk_sizes is CPU only");
+            in.chunk_at_run_time = run_time.value = *run_time_chunk;
+        }
         if (tensor_cores && !get_target().has_feature(Halide::Target::CUDA)) {
             throw std::invalid_argument("mlstm_chunkwise_fw: tensor_cores needs a CUDA target");
         }
@@ -66,7 +90,7 @@ public:
         CpuKnobs knobs;
         knobs.vector_blocks = vector_blocks;
         knobs.row_block = row_block;
-        schedule_chunkwise_cpu(f, out, chunk_size, resolve_knobs(knobs, get_target()), get_target());
+        schedule_chunkwise_cpu(f, out, chunk_size, resolve_knobs(knobs, get_target()), get_target(), run_time);
     }
 };
 

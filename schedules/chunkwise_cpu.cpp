@@ -51,17 +51,14 @@ void schedule_chunkwise_state_scan_cpu(ChunkwiseFuncs &f, const CpuKnobs &k) {
     f.n_state.update(1).parallel(f.bh);
 }
 
-// Three phases. (1) Gates of every chunk, in parallel: the cumulative log forget gates, the weights and the
-// stabilizer scan. (2) The state scan, parallel over (batch, head) and serial over chunks, each chunk's
-// K^T diag(w) V formed right before it is added. (3) Every chunk's outputs in parallel over (chunk, batch-head),
-// from the state before the chunk, with the products register-blocked. Register blocks use ShiftInwards tails
-// (a last block overlaps the one before it) so that their loops carry no guards; the math clamps every index it
-// reads, so blocks computed past an edge are harmless.
+// The three phases together. With a run-time chunk size, h is specialized per compiled size; the stages computed
+// per chunk inside it share one schedule, with token blocks no wider than the smallest size.
 void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, const CpuKnobs &k,
-                            const Target &) {
+                            const Target &, const RunTimeChunk &run_time) {
     const int vec = k.vector_width;
     const int cols = vec * k.vector_blocks;
     const int rows = k.row_block;
+    if (!run_time.sizes.empty()) chunk = *std::min_element(run_time.sizes.begin(), run_time.sizes.end());
     // Blocks along a chunk's token dimension cannot be wider than the chunk.
     CpuKnobs k_tok = k;
     k_tok.vector_blocks = std::max(1, std::min(k.vector_blocks, chunk / vec));
@@ -72,8 +69,17 @@ void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk,
 
     // (3) outputs, one chunk of one (batch, head) per parallel task
     Var c("c"), tau("tau"), block("block");
-    out.h.split(f.t, c, tau, chunk, TailStrategy::GuardWithIf).fuse(c, f.bh, block).parallel(block)
-        .vectorize(f.dv, vec, TailStrategy::GuardWithIf);
+    auto per_chunk = [&](Stage h, const Expr &L) {
+        h.split(f.t, c, tau, L, TailStrategy::GuardWithIf).fuse(c, f.bh, block).parallel(block)
+            .vectorize(f.dv, vec, TailStrategy::GuardWithIf);
+    };
+    if (run_time.sizes.empty()) {
+        per_chunk(out.h, chunk);
+    } else {
+        for (int L : run_time.sizes) per_chunk(out.h.specialize(run_time.value == L), L);
+        per_chunk(out.h, run_time.value);
+        out.h.specialize_fail("mlstm_chunkwise_fw: the run-time chunk size is not one of the compiled sizes");
+    }
     for (Func fn : {f.m_out, f.intra_max}) fn.compute_at(out.h, block);
     f.q_chunk.compute_at(out.h, block).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
     f.k_transposed.compute_at(out.h, block).vectorize(f.sigma, vec);

@@ -42,8 +42,13 @@ void schedule_parallel_backward_cpu(ParallelFuncs &f, ParallelBackwardFuncs &b, 
 struct ChunkwiseOutputs {
     Halide::Func h, c_last, n_last, m_last;
 };
+// A chunk size given at run time (`value`), for which the pipeline is specialized at each of `sizes`.
+struct RunTimeChunk {
+    Halide::Expr value;
+    std::vector<int> sizes;
+};
 void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, const CpuKnobs &knobs,
-                            const Halide::Target &target);
+                            const Halide::Target &target, const RunTimeChunk &run_time = {});
 // The chunkwise form's first two phases, shared with its backward: gates, and the scan of the states.
 void schedule_chunkwise_gates_cpu(ChunkwiseFuncs &f, const CpuKnobs &knobs);
 void schedule_chunkwise_state_scan_cpu(ChunkwiseFuncs &f, const CpuKnobs &knobs);

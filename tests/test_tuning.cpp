@@ -161,3 +161,24 @@ TEST_CASE("the table picks the schedule too; an explicit chunk size keeps the ta
     CHECK(tuned.h == expected.h);
     hmlstm::reset_tuning_tables();
 }
+
+TEST_CASE("a CUDA table chooses the chunk size by the timings of the call's product path", "[tuning][cpu]") {
+    // Tensor cores are fastest at chunk 128, the SIMT path ("L/simt") at chunk 32.
+    const std::string table = R"({"format": "hmlstm-tuning-table", "version": 2, "target": "cuda", "entries": [
+        {"form": "chunkwise", "dtype": "bfloat16", "heads": 64, "S": 8192, "DHQK": 128, "DHV": 256,
+         "winner": {"chunk_size": 128},
+         "timings_ms": {"32": 20.0, "128": 13.0, "32/simt": 70.0, "128/simt": 300.0}}]})";
+    REQUIRE(hmlstm::load_tuning_table(write_file("cuda_products", table).c_str()).ok());
+    const hmlstm::Shape shape{8, 16, 8192, 128, 256};
+    hmlstm::ChunkwiseOptions o = with_chunk(0);
+    o.device.kind = hmlstm::Device::cuda;
+    hmlstm::ChunkwiseVariant v;
+    REQUIRE(hmlstm::chunkwise_variant(shape, DType::bfloat16, o, &v).ok());
+    CHECK(v.chunk_size == 128);
+    CHECK(v.schedule == "default");
+    o.cuda_products = hmlstm::CudaProducts::simt;
+    REQUIRE(hmlstm::chunkwise_variant(shape, DType::bfloat16, o, &v).ok());
+    CHECK(v.chunk_size == 32);
+    CHECK(v.schedule == "default");
+    hmlstm::reset_tuning_tables();
+}

@@ -252,7 +252,9 @@ TunedChoice chunkwise_choice(Checker &check, const Shape &s, DType dtype, const 
     TunedChoice choice;
     if (!check.ok()) return choice;
     const bool table_schedule = forward && o.schedule.empty();
-    if (o.chunk_size == 0 || table_schedule) choice = tuned_chunkwise(dtype, o.device.kind, s, o.chunk_size);
+    if (o.chunk_size == 0 || table_schedule) {
+        choice = tuned_chunkwise(dtype, o.device.kind, s, o.chunk_size, o.cuda_products);
+    }
     if (o.chunk_size != 0) choice.chunk_size = o.chunk_size;
     if (!forward) choice.schedule = kDefaultSchedule;
     if (forward && !o.schedule.empty()) choice.schedule = o.schedule;

@@ -10,6 +10,8 @@
 namespace hmlstm::detail {
 
 inline const std::string kDefaultSchedule = "default";
+// Not a schedule of the API: the tuning tables' name for the CUDA SIMT product path (CudaProducts::simt).
+inline const std::string kSimtSchedule = "simt";
 
 using Buf = halide_buffer_t *;
 

@@ -54,8 +54,15 @@ bool is_compiled(int64_t chunk) {
     return false;
 }
 
+// The schedules a table of a target may time: the compiled ones; on CUDA "simt" too, the SIMT product path, whose
+// timings choose the chunk size of calls with cuda_products = simt (the path itself is the caller's choice).
+const std::vector<std::string> &table_schedules(Device device) {
+    static const std::vector<std::string> cuda{kDefaultSchedule, kSimtSchedule};
+    return device == Device::cuda ? cuda : chunkwise_schedules(device);
+}
+
 bool is_compiled(const std::string &schedule, Device device) {
-    const std::vector<std::string> &names = chunkwise_schedules(device);
+    const std::vector<std::string> &names = table_schedules(device);
     return std::find(names.begin(), names.end(), schedule) != names.end();
 }
 
@@ -118,7 +125,7 @@ Error parse_table(const std::string &text, const std::string &origin, Device *de
             entry.choice.schedule = schedule->string;
         }
         if (const Json *timings = e.get("timings_ms"); timings && timings->kind == Json::Kind::object) {
-            double best = 0;
+            double best_of[2] = {0, 0};
             for (const auto &[key, ms] : timings->object) {
                 int64_t L = 0;
                 std::string schedule;
@@ -129,9 +136,16 @@ Error parse_table(const std::string &text, const std::string &origin, Device *de
                     return bad(where + "\"timings_ms\" \"" + key + "\" is not a positive time");
                 }
                 entry.relative[key] = ms.number;
+                double &best = best_of[schedule == kSimtSchedule];
                 best = best == 0 ? ms.number : std::min(best, ms.number);
             }
-            for (auto &[key, ms] : entry.relative) ms /= best;
+            // Relative to the best of the same product path (on CUDA tensor cores and SIMT are two choices).
+            for (auto &[key, ms] : entry.relative) {
+                int64_t L = 0;
+                std::string schedule;
+                parse_key(key, *device, &L, &schedule);
+                ms /= best_of[schedule == kSimtSchedule];
+            }
         }
         table->entries.push_back(entry);
     }
@@ -183,7 +197,7 @@ std::shared_ptr<const Table> table_for(Device device) {
 
 }  // namespace
 
-TunedChoice tuned_chunkwise(DType dtype, Device device, const Shape &s, int64_t fixed_chunk) {
+TunedChoice tuned_chunkwise(DType dtype, Device device, const Shape &s, int64_t fixed_chunk, CudaProducts products) {
     const std::shared_ptr<const Table> table = table_for(device);
     const double want[] = {std::log(double(s.B * s.NH)), std::log(double(s.S)), std::log(double(s.DHQK)),
                            std::log(double(s.DHV))};
@@ -201,11 +215,14 @@ TunedChoice tuned_chunkwise(DType dtype, Device device, const Shape &s, int64_t 
     if (near.empty()) return choice;
     const size_t k = std::min<size_t>(kNeighbours, near.size());
     std::partial_sort(near.begin(), near.begin() + k, near.end());
-    // An entry's relative time of a variant: its timing; for a schedule it did not time, that of the default
+    // An entry's relative time of a variant: its timing; for a CPU schedule it did not time, that of the default
     // schedule at the same chunk size; without either, 1 for its winner and 2 for anything else.
     auto relative = [](const Entry &e, int64_t L, const std::string &schedule) {
         if (auto it = e.relative.find(variant_key(L, schedule)); it != e.relative.end()) return it->second;
-        if (auto it = e.relative.find(variant_key(L, kDefaultSchedule)); it != e.relative.end()) return it->second;
+        if (auto it = e.relative.find(variant_key(L, kDefaultSchedule));
+            it != e.relative.end() && schedule != kSimtSchedule) {
+            return it->second;
+        }
         return e.choice.chunk_size == L && e.choice.schedule == schedule ? 1.0 : 2.0;
     };
     // Each variant's relative time, averaged over the k nearest entries weighted by closeness; the smallest wins.
@@ -214,7 +231,9 @@ TunedChoice tuned_chunkwise(DType dtype, Device device, const Shape &s, int64_t 
     for (int c = 0; c < kNumChunkSizes; c++) {
         const int64_t L = kChunkSizes[c];
         if (fixed_chunk != 0 && L != fixed_chunk) continue;
-        for (const std::string &schedule : chunkwise_schedules(device)) {
+        // On CUDA the one schedule of the call's product path.
+        const std::vector<std::string> cuda{products == CudaProducts::simt ? kSimtSchedule : kDefaultSchedule};
+        for (const std::string &schedule : device == Device::cuda ? cuda : chunkwise_schedules(device)) {
             double score = 0, weight = 0;
             for (size_t n = 0; n < k; n++) {
                 const double w = 1.0 / (near[n].first + 0.05);
@@ -225,6 +244,7 @@ TunedChoice tuned_chunkwise(DType dtype, Device device, const Shape &s, int64_t 
             if (first || score < best_score) best_score = score, choice = {L, schedule}, first = false;
         }
     }
+    if (device == Device::cuda) choice.schedule = kDefaultSchedule;
     return choice;
 }
 

@@ -18,8 +18,10 @@ struct TunedChoice {
 // the 4 table entries nearest to the call's shape (distance in log space over B*NH, S, DHQK, DHV; weights
 // 1 / (distance + 0.05)) among the entries for its dtype; the smallest average wins, the default schedule on ties.
 // A chunk_size other than 0 fixes the chunk size and leaves the schedule to the table. The default choice (at
-// that chunk size) when the table has no entry.
-TunedChoice tuned_chunkwise(DType dtype, Device device, const Shape &shape, int64_t chunk_size = 0);
+// that chunk size) when the table has no entry. On CUDA the timings of the call's product path decide (keys "L"
+// for tensor cores, "L/simt" for SIMT), and the schedule is the default.
+TunedChoice tuned_chunkwise(DType dtype, Device device, const Shape &shape, int64_t chunk_size = 0,
+                            CudaProducts products = CudaProducts::tensor_cores);
 
 // Parses and checks a table; on success it replaces the table of its target. `origin` names it in messages.
 Error install_table(const std::string &text, const std::string &origin);
