@@ -48,8 +48,12 @@ def time_against_chunk(table, dtype, path):
 def winners(table, dtype, path):
     entries = [e for e in table["entries"] if e["dtype"] == dtype]
     dims = sorted({(e["DHQK"], e["DHV"]) for e in entries})
-    fig, axes = plt.subplots(1, len(dims), figsize=(5 * len(dims), 4), squeeze=False)
-    for ax, (dqk, dv) in zip(axes[0], dims):
+    cols = min(4, len(dims))
+    rows = math.ceil(len(dims) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), squeeze=False)
+    for ax in axes.flat[len(dims):]:
+        ax.axis("off")
+    for ax, (dqk, dv) in zip(axes.flat, dims):
         sub = [e for e in entries if (e["DHQK"], e["DHV"]) == (dqk, dv)]
         heads = sorted({e["heads"] for e in sub})
         seqs = sorted({e["S"] for e in sub})
@@ -57,8 +61,9 @@ def winners(table, dtype, path):
         grid = [[cell[(h, s)]["winner"]["chunk_size"] if (h, s) in cell else 0 for s in seqs] for h in heads]
         keys = [[winner_key(cell[(h, s)]) if (h, s) in cell else "" for s in seqs] for h in heads]
         # One colour per chunk size on every panel: log2 of 16..256 is 4..8.
-        ax.imshow([[math.log2(c) if c else 4 for c in row] for row in grid], cmap="viridis", origin="lower",
-                  vmin=4, vmax=8)
+        # Shapes the grid leaves out (grids.capped) stay blank.
+        ax.imshow([[math.log2(c) if c else float("nan") for c in row] for row in grid], cmap="viridis",
+                  origin="lower", vmin=4, vmax=8)
         for i, row in enumerate(keys):
             for j, key in enumerate(row):
                 ax.text(j, i, key.replace("/", "\n"), ha="center", va="center", color="white", fontsize=8)

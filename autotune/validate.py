@@ -52,9 +52,9 @@ def main():
         row = {"dtype": dtype, "shape": shape, "choice": choice, "choice_ms": ms[choice], "dispatch_ms": dispatch["ms"],
                "best": best, "best_ms": ms[best], "fixed64_ms": ms["64"], "timings_ms": ms}
         if choice != best:
-            variants = list(dict.fromkeys([best, choice, "64"])) + ["0"]
+            head_to_head = list(dict.fromkeys([best, choice, "64"])) + ["0"]
             again = {r["variant"]: r["ms"] for r in tune.run_driver(args.driver, args.device, dtype, shape,
-                                                                    CONFIRM * args.min_ms, variants)}
+                                                                    CONFIRM * args.min_ms, head_to_head)}
             row.update(choice_ms=again[choice], best_ms=again[best], fixed64_ms=again["64"], dispatch_ms=again["0"],
                        confirmed=True)
         rows.append(row)

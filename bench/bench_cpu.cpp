@@ -95,8 +95,21 @@ void check(const hmlstm::Error &e) {
 
 }  // namespace
 
+// The variant a chunkwise call runs at an explicit chunk size: "chunk 64" or "chunk 64/vb4_rb4" (the table's
+// schedule for the shape at that size).
+std::string variant_name(const hmlstm::Shape &s, hmlstm::DType dtype, const hmlstm::ChunkwiseOptions &o) {
+    hmlstm::ChunkwiseVariant v;
+    check(hmlstm::chunkwise_variant(s, dtype, o, &v));
+    return "chunk " + std::to_string(v.chunk_size) + (v.schedule == "default" ? "" : "/" + v.schedule);
+}
+
 int main(int argc, char **argv) {
     const char *json_path = argc > 1 ? argv[1] : "bench_cpu.json";
+    // argv[2], optional: the sections to run, comma-separated (chunkwise, fwbw, parallel, step, sequence).
+    const std::string sections = argc > 2 ? std::string(",") + argv[2] + "," : "";
+    auto want = [&](const char *section) {
+        return sections.empty() || sections.find(std::string(",") + section + ",") != std::string::npos;
+    };
     const int threads = int(std::thread::hardware_concurrency());
     check(hmlstm::set_num_threads(threads));
     std::printf("measuring ceilings on %d threads...\n", threads);
@@ -114,7 +127,7 @@ int main(int argc, char **argv) {
 
     // Chunkwise: dense-equivalent FLOPs of L = 64 chunks, 2 (L^2 DHQK + L^2 DHV + 2 L DHQK DHV) each, whatever
     // chunk size runs, so that every row divides the same work by its time.
-    {
+    if (want("chunkwise")) {
         Data d({1, 4, 4096, 128, 256}, rng);
         const hmlstm::Shape &s = d.shape;
         const double L = 64;
@@ -124,7 +137,7 @@ int main(int argc, char **argv) {
             o.chunk_size = chunk;
             o.check_finite = false;
             double ms = median_ms([&] { check(hmlstm::mlstm_chunkwise_fw(s, d.qkv(), d.gates(), d.h.data(), {}, {}, o)); });
-            flop_row("chunkwise fw, chunk " + std::to_string(chunk), s, ms, flop);
+            flop_row("chunkwise fw, " + variant_name(s, hmlstm::DType::float32, o), s, ms, flop);
         }
         // bfloat16 q, k, v and h (h written as bfloat16 into the float buffer's first half).
         for (int64_t chunk : {64, 128}) {
@@ -134,14 +147,14 @@ int main(int argc, char **argv) {
             double ms = median_ms([&] {
                 check(hmlstm::mlstm_chunkwise_fw(s, d.qkv(hmlstm::DType::bfloat16), d.gates(), d.h.data(), {}, {}, o));
             });
-            flop_row("chunkwise fw bf16, chunk " + std::to_string(chunk), s, ms, flop);
+            flop_row("chunkwise fw bf16, " + variant_name(s, hmlstm::DType::bfloat16, o), s, ms, flop);
         }
     }
     // Chunkwise forward + backward (training), same shape. Backward FLOPs, dense-equivalent at L = 64 like the
     // forward's: per chunk the scores again (L^2 DHQK), dW (L^2 DHV), the intra parts of dq, dk (2 L^2 DHQK) and dv
     // (L^2 DHV), and four state products (dq's, dk's, dv's and the state gradient's: 4 L DHQK DHV), times 2; the
     // states' recomputation is not counted. The forward's rows above give the ratio the issue asks about.
-    {
+    if (want("fwbw")) {
         Data d({1, 4, 4096, 128, 256}, rng);
         const hmlstm::Shape &s = d.shape;
         const double L = 64, chunks = s.B * s.NH * (s.S / L);
@@ -165,7 +178,7 @@ int main(int argc, char **argv) {
                     check(hmlstm::mlstm_chunkwise_bw(s, d.qkv(), d.gates(), dh.data(), grads, {}, nullptr, o, saved));
                 });
                 const std::string mode = recompute ? "" : " saved states";
-                flop_row("chunkwise fwbw" + mode + ", chunk " + std::to_string(chunk), s, ms, fw + bw);
+                flop_row("chunkwise fwbw" + mode + ", " + variant_name(s, hmlstm::DType::float32, o), s, ms, fw + bw);
                 if (!recompute) continue;
                 ms = median_ms([&] {
                     check(hmlstm::mlstm_chunkwise_bw(s, d.qkv(), d.gates(), dh.data(), grads, {}, nullptr, o, saved));
@@ -175,7 +188,7 @@ int main(int argc, char **argv) {
         }
     }
     // Parallel: the dense S x S products, 2 S^2 (DHQK + DHV) FLOPs per (batch, head).
-    {
+    if (want("parallel")) {
         Data d({1, 4, 1024, 128, 256}, rng);
         const hmlstm::Shape &s = d.shape;
         hmlstm::ParallelOptions o;
@@ -197,6 +210,7 @@ int main(int argc, char **argv) {
     // update of a buffer of the state's size, which on a machine with a large last-level cache can be served from
     // it (both are listed; the fraction uses the larger).
     for (int64_t batch : {1, 16}) {
+        if (!want("step")) break;
         Data d({batch, 8, 1, 256, 512}, rng);
         const hmlstm::Shape &s = d.shape;
         hmlstm::StepOptions o;
@@ -216,7 +230,7 @@ int main(int argc, char **argv) {
         rows.push_back(r);
     }
     // Recurrent sequence: per token the state update and the readout, 4 DHQK DHV FLOPs (two multiply-adds each).
-    {
+    if (want("sequence")) {
         Data d({1, 4, 1024, 128, 256}, rng);
         const hmlstm::Shape &s = d.shape;
         hmlstm::RecurrentOptions o;
