@@ -7,9 +7,11 @@
 // A variant is a chunk size, optionally with a schedule ("64/vb1_rb8"); default: every chunk size with every
 // schedule ("L/simt" on CUDA: the SIMT product path). Variant 0 times what the library's tuning table picks (the
 // dispatch itself) and reports its pick.
-// The variants of a shape are timed interleaved, one call of each in turn (in a random order each round), so that a
-// drift of the machine's speed (clocks, a neighbour's load) touches all of them alike; each reports its median.
+// The variants of a shape are timed interleaved (bench/interleaved.h): one call of each in turn, in a random order
+// each round; each reports its median.
 #include <hmlstm/hmlstm.h>
+
+#include "interleaved.h"
 
 #include <algorithm>
 #include <chrono>
@@ -198,42 +200,6 @@ void synchronize(const Options &o) {
     (void)o;
 }
 
-// Median milliseconds of each of `runs`, timed interleaved: one warm-up call each, then rounds of one call of
-// each, in a fresh random order every round (so that no variant always follows the same one, whose data it would
-// find in the caches or not), until every one has `min_ms` in total and at least 5 calls (3 for calls over 50 ms).
-std::vector<double> interleaved_medians(const std::vector<std::function<void()>> &runs, const Options &o) {
-    for (const auto &run : runs) run();
-    synchronize(o);
-    std::vector<std::vector<double>> ms(runs.size());
-    std::vector<double> total(runs.size(), 0.0);
-    auto done = [&] {
-        for (size_t r = 0; r < runs.size(); r++) {
-            const size_t needed = !ms[r].empty() && ms[r][0] > 50.0 ? 3 : 5;
-            if (ms[r].size() < needed || total[r] < o.min_ms) return false;
-        }
-        return true;
-    };
-    std::vector<size_t> order(runs.size());
-    for (size_t r = 0; r < order.size(); r++) order[r] = r;
-    std::mt19937 rng(11);
-    for (int round = 0; round < 500 && !done(); round++) {
-        std::shuffle(order.begin(), order.end(), rng);
-        for (size_t r : order) {
-            const auto start = std::chrono::steady_clock::now();
-            runs[r]();
-            synchronize(o);
-            ms[r].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-            total[r] += ms[r].back();
-        }
-    }
-    std::vector<double> medians;
-    for (auto &m : ms) {
-        std::sort(m.begin(), m.end());
-        medians.push_back(m[m.size() / 2]);
-    }
-    return medians;
-}
-
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -271,8 +237,9 @@ int main(int argc, char **argv) {
         // the one that pays for it.
         Options warm = o;
         warm.min_ms = std::max(100.0, o.min_ms / 2);
-        interleaved_medians({runs.front()}, warm);
-        const std::vector<double> ms = interleaved_medians(runs, o);
+        auto sync = [&o] { synchronize(o); };
+        bench::interleaved_medians({runs.front()}, warm.min_ms, sync);
+        const std::vector<double> ms = bench::interleaved_medians(runs, o.min_ms, sync);
         if (!error.ok()) {
             std::fprintf(stderr, "hmlstm_tune: %s\n", error.message.c_str());
             return 1;

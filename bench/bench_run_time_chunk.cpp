@@ -1,6 +1,6 @@
 // The experiment of docs/autotune.md: the chunkwise forward with its chunk size as a run-time input of one pipeline
 // specialized per size (Halide `specialize`), against the separately compiled variant of each size. Both are
-// called directly, on the same data, timed interleaved (one call of each in turn), medians. float32.
+// called directly, on the same data, timed interleaved (bench/interleaved.h), medians. float32.
 //   bench_run_time_chunk [out.json] [B,NH,S,DHQK,DHV ...]      (default: the chunkwise benchmark shape)
 #include <hmlstm/hmlstm.h>
 
@@ -21,6 +21,7 @@
 #include "mlstm_chunkwise_fw_f32_chunk32.h"
 #include "mlstm_chunkwise_fw_f32_chunk64.h"
 #include "mlstm_chunkwise_fw_f32_run_time_chunk.h"
+#include "interleaved.h"
 #include "report.h"
 
 namespace {
@@ -53,29 +54,6 @@ struct ChunkStates {
           n(p.n0.dim(0).extent(), (p.q.dim(1).extent() + L - 1) / L + 1, p.q.dim(2).extent()),
           m((p.q.dim(1).extent() + L - 1) / L + 1, p.q.dim(2).extent()) {}
 };
-
-std::vector<double> interleaved_medians(const std::vector<std::function<int()>> &runs, double min_ms) {
-    for (const auto &run : runs) run(), run();
-    std::vector<std::vector<double>> ms(runs.size());
-    for (int round = 0; round < 200; round++) {
-        bool enough = round >= 5;
-        for (size_t r = 0; r < runs.size(); r++) {
-            const auto start = std::chrono::steady_clock::now();
-            if (runs[r]() != 0) std::fprintf(stderr, "bench_run_time_chunk: a kernel failed\n");
-            ms[r].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-            double total = 0;
-            for (double t : ms[r]) total += t;
-            enough = enough && total >= min_ms;
-        }
-        if (enough) break;
-    }
-    std::vector<double> medians;
-    for (auto &m : ms) {
-        std::sort(m.begin(), m.end());
-        medians.push_back(m[m.size() / 2]);
-    }
-    return medians;
-}
 
 }  // namespace
 
@@ -112,19 +90,20 @@ int main(int argc, char **argv) {
                           p.n_last, p.m_last, st.c, st.n, st.m);
             };
             const int chunk = L;
-            const std::vector<double> ms = interleaved_medians(
-                {[&] { return call(kernel, a); },
-                 [&] {
-                     return mlstm_chunkwise_fw_f32_run_time_chunk(nullptr, p.q, p.k, p.v, p.i, p.f, p.c0, p.n0, p.m0,
-                                                                  1e-6f, 1.0f, true, chunk, p.h, p.c_last, p.n_last,
-                                                                  p.m_last, b.c, b.n, b.m);
-                 }},
-                300.0);
+            auto run_time = [&] {
+                return mlstm_chunkwise_fw_f32_run_time_chunk(nullptr, p.q, p.k, p.v, p.i, p.f, p.c0, p.n0, p.m0,
+                                                             1e-6f, 1.0f, true, chunk, p.h, p.c_last, p.n_last,
+                                                             p.m_last, b.c, b.n, b.m);
+            };
+            auto checked = [](int result) {
+                if (result != 0) std::fprintf(stderr, "bench_run_time_chunk: a kernel failed\n");
+            };
+            const std::vector<double> ms = bench::interleaved_medians(
+                {[&] { checked(call(kernel, a)); }, [&] { checked(run_time()); }}, 300.0);
             // The same outputs, up to rounding (the specialized pipeline may order sums differently).
-            call(kernel, a);
+            checked(call(kernel, a));
             Buffer h_compiled = p.h.copy();
-            mlstm_chunkwise_fw_f32_run_time_chunk(nullptr, p.q, p.k, p.v, p.i, p.f, p.c0, p.n0, p.m0, 1e-6f, 1.0f,
-                                                  true, chunk, p.h, p.c_last, p.n_last, p.m_last, b.c, b.n, b.m);
+            checked(run_time());
             double diff = 0, scale = 0;
             p.h.for_each_element([&](const int *x) {
                 diff = std::max(diff, double(std::abs(p.h(x) - h_compiled(x))));

@@ -15,6 +15,19 @@ hmlstm::ChunkwiseOptions options(int64_t chunk) {
     return o;
 }
 
+// The call's h and last states against the float64 reference at the spec's bounds.
+void check_against_oracle(const Problem &p, const hmlstm_ref::States *init, const hmlstm::ChunkwiseOptions &o) {
+    const Shape &s = p.shape;
+    Oracle oracle = chunkwise_oracle(p, init, {o.chunk_size});
+    Result r = run_chunkwise(p, init, o);
+    INFO(r.error.message);
+    REQUIRE(r.error.ok());
+    OutputComparison c = compare_output(r.h, oracle, s, chunkwise_bound(p.dtype), chunkwise_unit_roundoff(p.dtype));
+    INFO("h: " << c.describe());
+    CHECK(c.pass());
+    check_states(r.last, oracle.last, s, chunkwise_state_bound());
+}
+
 }  // namespace
 
 TEST_CASE("chunkwise matches the reference on every shape, chunk size and dtype", "[chunkwise]") {
@@ -24,16 +37,9 @@ TEST_CASE("chunkwise matches the reference on every shape, chunk size and dtype"
         for (DType dtype : {DType::float32, DType::bfloat16}) {
             Problem p = random_problem(s, dtype, Gates::typical, rng);
             for (int64_t chunk : {16, 32, 64, 128, 256}) {
-                Oracle oracle = chunkwise_oracle(p, nullptr, {chunk});
-                Result r = run_chunkwise(p, nullptr, options(chunk));
                 INFO("shape (" << s.B << "," << s.NH << "," << s.S << "," << s.DHQK << "," << s.DHV << ") chunk "
-                               << chunk << " dtype " << int(dtype) << ": " << r.error.message);
-                REQUIRE(r.error.ok());
-                OutputComparison c =
-                    compare_output(r.h, oracle, s, chunkwise_bound(dtype), chunkwise_unit_roundoff(dtype));
-                INFO("h: " << c.describe());
-                CHECK(c.pass());
-                check_states(r.last, oracle.last, s, chunkwise_state_bound());
+                               << chunk << " dtype " << int(dtype));
+                check_against_oracle(p, nullptr, options(chunk));
             }
         }
     }
@@ -117,19 +123,11 @@ TEST_CASE("every compiled CPU schedule of the chunkwise forward matches the refe
             hmlstm_ref::States init = random_states(s, rng);
             for (const std::string &schedule : schedules) {
                 for (int64_t chunk : {16, 32, 64, 128, 256}) {
-                    Oracle oracle = chunkwise_oracle(p, &init, {chunk});
                     hmlstm::ChunkwiseOptions o = options(chunk);
                     o.schedule = schedule;
-                    Result r = run_chunkwise(p, &init, o);
                     INFO("shape (" << s.B << "," << s.NH << "," << s.S << "," << s.DHQK << "," << s.DHV
-                                   << ") schedule " << schedule << " chunk " << chunk << " dtype " << int(dtype)
-                                   << ": " << r.error.message);
-                    REQUIRE(r.error.ok());
-                    OutputComparison c =
-                        compare_output(r.h, oracle, s, chunkwise_bound(dtype), chunkwise_unit_roundoff(dtype));
-                    INFO("h: " << c.describe());
-                    CHECK(c.pass());
-                    check_states(r.last, oracle.last, s, chunkwise_state_bound());
+                                   << ") schedule " << schedule << " chunk " << chunk << " dtype " << int(dtype));
+                    check_against_oracle(p, &init, o);
                 }
             }
         }

@@ -30,6 +30,12 @@ std::string two_entry_table() {
          "winner": {"chunk_size": 128}, "timings_ms": {"128": 1.0}}]})";
 }
 
+// The first CPU schedule besides the default ("" when the build has none).
+std::string other_schedule() {
+    const std::vector<std::string> &schedules = hmlstm::compiled_chunkwise_schedules(hmlstm::Device::cpu);
+    return schedules.size() > 1 ? schedules[1] : "";
+}
+
 hmlstm::ChunkwiseOptions with_chunk(int64_t chunk) {
     hmlstm::ChunkwiseOptions o;
     o.chunk_size = chunk;
@@ -122,12 +128,11 @@ TEST_CASE("HMLSTM_TUNING_TABLE is read at first use", "[.][tuning-env]") {
 
 TEST_CASE("the table picks the schedule too; an explicit chunk size keeps the table's schedule for it",
           "[tuning][cpu]") {
-    const std::vector<std::string> &schedules = hmlstm::compiled_chunkwise_schedules(hmlstm::Device::cpu);
-    if (schedules.size() < 2) {
+    const std::string other = other_schedule();
+    if (other.empty()) {
         WARN("this build has no CPU schedule besides the default (HMLSTM_CPU_SCHEDULES)");
         return;
     }
-    const std::string other = schedules[1];
     std::mt19937_64 rng(test_seed() + 62);
     INFO("HMLSTM_TEST_SEED=" << test_seed());
     // One entry: chunk 32 with `other` is fastest; at chunk 128 the default schedule beats `other`.
@@ -180,5 +185,33 @@ TEST_CASE("a CUDA table chooses the chunk size by the timings of the call's prod
     REQUIRE(hmlstm::chunkwise_variant(shape, DType::bfloat16, o, &v).ok());
     CHECK(v.chunk_size == 32);
     CHECK(v.schedule == "default");
+    hmlstm::reset_tuning_tables();
+}
+
+TEST_CASE("a schedule an entry did not time at a chunk size is estimated from its other chunk sizes",
+          "[tuning][cpu]") {
+    const std::string other = other_schedule();
+    if (other.empty()) {
+        WARN("this build has no CPU schedule besides the default (HMLSTM_CPU_SCHEDULES)");
+        return;
+    }
+    // The entry timed `other` only at chunk 32, where it halves the time; at chunk 128 only the default was timed.
+    // A far entry timed `other` at 128 as slightly faster than its default; it must not decide for the near one.
+    auto table = [&](const std::string &factor_32) {
+        return R"({"format": "hmlstm-tuning-table", "version": 2, "target": "cpu", "entries": [
+            {"form": "chunkwise", "dtype": "float32", "heads": 4, "S": 4096, "DHQK": 128, "DHV": 256,
+             "winner": {"chunk_size": 32, "schedule": ")" + other + R"("},
+             "timings_ms": {"32": 2.0, "32/)" + other + R"(": )" + factor_32 + R"(, "128": 3.0}},
+            {"form": "chunkwise", "dtype": "float32", "heads": 4, "S": 4096, "DHQK": 192, "DHV": 384,
+             "winner": {"chunk_size": 128}, "timings_ms": {"128": 1.0, "128/)" + other + R"(": 0.98}}]})";
+    };
+    const hmlstm::Shape shape{1, 4, 4096, 128, 256};
+    hmlstm::ChunkwiseVariant v;
+    REQUIRE(hmlstm::load_tuning_table(write_file("factor_fast", table("1.0")).c_str()).ok());
+    REQUIRE(hmlstm::chunkwise_variant(shape, DType::float32, with_chunk(128), &v).ok());
+    CHECK(v.schedule == other);  // 3.0 x 0.5 estimated at chunk 128
+    REQUIRE(hmlstm::load_tuning_table(write_file("factor_slow", table("4.0")).c_str()).ok());
+    REQUIRE(hmlstm::chunkwise_variant(shape, DType::float32, with_chunk(128), &v).ok());
+    CHECK(v.schedule == "default");  // 3.0 x 2 estimated: the far entry's 2% does not outweigh it
     hmlstm::reset_tuning_tables();
 }

@@ -77,6 +77,22 @@ bool parse_key(const std::string &key, Device device, int64_t *chunk, std::strin
     return canonical && is_compiled(*chunk) && is_compiled(*schedule, device);
 }
 
+// How much faster or slower a schedule is than the default in an entry: the geometric mean of its time over the
+// default's at the chunk sizes where the entry timed both (1 where it timed it nowhere). A schedule's effect comes
+// from the head dims (what divides them), which the entry has, more than from the chunk size.
+double schedule_factor(const Entry &e, const std::string &schedule) {
+    double log_sum = 0;
+    int count = 0;
+    for (int c = 0; c < kNumChunkSizes; c++) {
+        auto with = e.relative.find(variant_key(kChunkSizes[c], schedule));
+        auto without = e.relative.find(variant_key(kChunkSizes[c], kDefaultSchedule));
+        if (with == e.relative.end() || without == e.relative.end()) continue;
+        log_sum += std::log(with->second / without->second);
+        count++;
+    }
+    return count ? std::exp(log_sum / count) : 1.0;
+}
+
 // Parses and checks a table: any problem is an error that names the table and the entry.
 Error parse_table(const std::string &text, const std::string &origin, Device *device, Table *table) {
     auto bad = [&](const std::string &why) {
@@ -215,13 +231,14 @@ TunedChoice tuned_chunkwise(DType dtype, Device device, const Shape &s, int64_t 
     if (near.empty()) return choice;
     const size_t k = std::min<size_t>(kNeighbours, near.size());
     std::partial_sort(near.begin(), near.begin() + k, near.end());
-    // An entry's relative time of a variant: its timing; for a CPU schedule it did not time, that of the default
-    // schedule at the same chunk size; without either, 1 for its winner and 2 for anything else.
+    // An entry's relative time of a variant: its timing; for a CPU schedule it did not time at that chunk size,
+    // the default schedule's time there times the schedule's own factor in this entry (schedule_factor); without
+    // either, 1 for its winner and 2 for anything else.
     auto relative = [](const Entry &e, int64_t L, const std::string &schedule) {
         if (auto it = e.relative.find(variant_key(L, schedule)); it != e.relative.end()) return it->second;
         if (auto it = e.relative.find(variant_key(L, kDefaultSchedule));
             it != e.relative.end() && schedule != kSimtSchedule) {
-            return it->second;
+            return it->second * schedule_factor(e, schedule);
         }
         return e.choice.chunk_size == L && e.choice.schedule == schedule ? 1.0 : 2.0;
     };

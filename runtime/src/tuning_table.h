@@ -17,6 +17,8 @@ struct TunedChoice {
 // The choice for a call: each compiled variant's (chunk size, schedule) time relative to the best, averaged over
 // the 4 table entries nearest to the call's shape (distance in log space over B*NH, S, DHQK, DHV; weights
 // 1 / (distance + 0.05)) among the entries for its dtype; the smallest average wins, the default schedule on ties.
+// A schedule an entry did not time at a chunk size counts as the default there times the schedule's factor over
+// the default at the chunk sizes where the entry timed both.
 // A chunk_size other than 0 fixes the chunk size and leaves the schedule to the table. The default choice (at
 // that chunk size) when the table has no entry. On CUDA the timings of the call's product path decide (keys "L"
 // for tensor cores, "L/simt" for SIMT), and the schedule is the default.
