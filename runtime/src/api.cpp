@@ -262,13 +262,15 @@ TunedChoice chunkwise_choice(Checker &check, const Shape &s, DType dtype, const 
                   "chunk_size = " + std::to_string(o.chunk_size) +
                       " is not compiled (compiled: 16, 32, 64, 128, 256; 0 lets the tuning table choose)");
     if (!check.ok()) return choice;
-    std::string names;
-    for (const std::string &name : chunkwise_schedules(o.device.kind)) names += (names.empty() ? "" : ", ") + name;
-    check.require(chunkwise_kernel(dtype, choice.chunk_size, o.device.kind, false, choice.schedule) != nullptr ||
-                      (o.device.kind == Device::cuda && choice.schedule == kDefaultSchedule),
-                  Status::unsupported,
-                  "schedule \"" + choice.schedule + "\" is not compiled for this device (compiled: " + names +
-                      "; empty lets the tuning table choose)");
+    const bool compiled = chunkwise_kernel(dtype, choice.chunk_size, o.device.kind, false, choice.schedule) ||
+                          (o.device.kind == Device::cuda && choice.schedule == kDefaultSchedule);
+    if (!compiled) {  // the message only on failure: this runs on every call
+        std::string names;
+        for (const std::string &name : chunkwise_schedules(o.device.kind)) names += (names.empty() ? "" : ", ") + name;
+        check.require(false, Status::unsupported,
+                      "schedule \"" + choice.schedule + "\" is not compiled for this device (compiled: " + names +
+                          "; empty lets the tuning table choose)");
+    }
     return choice;
 }
 

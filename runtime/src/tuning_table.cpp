@@ -30,6 +30,7 @@ struct Entry {
     double heads, S, DHQK, DHV;
     TunedChoice choice;
     std::map<std::string, double> relative;  // each timed variant's time over the entry's best time, by key
+    std::map<std::string, double> factor;    // each CPU schedule's schedule_factor
 };
 
 // A variant's key in a table's "timings_ms": "64" for chunk 64 with the default schedule, "64/vb1_rb8" otherwise.
@@ -142,6 +143,7 @@ Error parse_table(const std::string &text, const std::string &origin, Device *de
         }
         if (const Json *timings = e.get("timings_ms"); timings && timings->kind == Json::Kind::object) {
             double best_of[2] = {0, 0};
+            std::map<std::string, bool> simt;  // each key's product path
             for (const auto &[key, ms] : timings->object) {
                 int64_t L = 0;
                 std::string schedule;
@@ -152,15 +154,14 @@ Error parse_table(const std::string &text, const std::string &origin, Device *de
                     return bad(where + "\"timings_ms\" \"" + key + "\" is not a positive time");
                 }
                 entry.relative[key] = ms.number;
-                double &best = best_of[schedule == kSimtSchedule];
+                simt[key] = schedule == kSimtSchedule;
+                double &best = best_of[simt[key]];
                 best = best == 0 ? ms.number : std::min(best, ms.number);
             }
             // Relative to the best of the same product path (on CUDA tensor cores and SIMT are two choices).
-            for (auto &[key, ms] : entry.relative) {
-                int64_t L = 0;
-                std::string schedule;
-                parse_key(key, *device, &L, &schedule);
-                ms /= best_of[schedule == kSimtSchedule];
+            for (auto &[key, ms] : entry.relative) ms /= best_of[simt[key]];
+            for (const std::string &schedule : chunkwise_schedules(*device)) {
+                if (schedule != kDefaultSchedule) entry.factor[schedule] = schedule_factor(entry, schedule);
             }
         }
         table->entries.push_back(entry);
@@ -238,7 +239,8 @@ TunedChoice tuned_chunkwise(DType dtype, Device device, const Shape &s, int64_t 
         if (auto it = e.relative.find(variant_key(L, schedule)); it != e.relative.end()) return it->second;
         if (auto it = e.relative.find(variant_key(L, kDefaultSchedule));
             it != e.relative.end() && schedule != kSimtSchedule) {
-            return it->second * schedule_factor(e, schedule);
+            auto factor = e.factor.find(schedule);
+            return it->second * (factor != e.factor.end() ? factor->second : 1.0);
         }
         return e.choice.chunk_size == L && e.choice.schedule == schedule ? 1.0 : 2.0;
     };
