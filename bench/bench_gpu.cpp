@@ -153,11 +153,13 @@ Ceilings measure_ceilings(std::mt19937 &rng) {
 
 }  // namespace
 
-// `bench_gpu --profile <chunk> [simt|bw]`: one chunkwise call (after a warm-up) at a smaller shape, for a profiler
-// to see each generated kernel once; with `bw`, the forward (on tensor cores) and its backward.
+// `bench_gpu --profile <chunk> [simt|bw|bf16]`: one chunkwise call (after a warm-up) for a profiler to see each
+// generated kernel once: fp32 at B=1 (a smaller shape), or with `bf16` the benchmark's bf16 shape (B=8); with `bw`,
+// the forward (on tensor cores) and its backward.
 int profile_chunkwise(int64_t chunk, const std::string &mode) {
     std::mt19937 rng(7);
-    Problem p({1, 16, 8192, 128, 256}, hmlstm::DType::float32, rng);
+    const bool bf16 = mode == "bf16";
+    Problem p({bf16 ? 8 : 1, 16, 8192, 128, 256}, bf16 ? hmlstm::DType::bfloat16 : hmlstm::DType::float32, rng);
     hmlstm::ChunkwiseOptions o;
     o.chunk_size = chunk;
     o.device = on_stream();
@@ -174,11 +176,29 @@ int profile_chunkwise(int64_t chunk, const std::string &mode) {
     return 0;
 }
 
+// `bench_gpu --profile-step <B>`: two decode steps (NH=8, DHQK=256, DHV=512, in place), for a profiler.
+int profile_step(int64_t batch) {
+    std::mt19937 rng(7);
+    const hmlstm::Shape s{batch, 8, 1, 256, 512};
+    Problem p(s, hmlstm::DType::float32, rng);
+    DeviceArray c(size_t(s.B * s.NH * s.DHQK * s.DHV), false, 0, 1, rng), n(size_t(s.B * s.NH * s.DHQK), false, 0, 1, rng),
+        m(size_t(s.B * s.NH), false, 0, 1, rng);
+    hmlstm::StepOptions o;
+    o.device = on_stream();
+    for (int rep = 0; rep < 2; rep++) {
+        check(hmlstm::recurrent_step_fw(s, p.qkv(), p.gates(), p.h.p, {c.as<float>(), n.as<float>(), m.as<float>()},
+                                        {c.as<float>(), n.as<float>(), m.as<float>()}, o));
+    }
+    cuda_check(cudaStreamSynchronize(stream), "profile run");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     cuda_check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
     if (argc > 2 && std::strcmp(argv[1], "--profile") == 0) {
         return profile_chunkwise(std::atoll(argv[2]), argc > 3 ? argv[3] : "");
     }
+    if (argc > 2 && std::strcmp(argv[1], "--profile-step") == 0) return profile_step(std::atoll(argv[2]));
     const char *json_path = argc > 1 ? argv[1] : "bench_gpu.json";
     // `bench_gpu <json> [sections]`: a comma-separated subset of chunkwise,fwbw,step,small (default: all).
     const std::string sections = argc > 2 ? std::string(",") + argv[2] + "," : "";

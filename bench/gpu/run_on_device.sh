@@ -1,16 +1,13 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine, from the repository root, with build/bench/bench_gpu (and build/tests/hmlstm_tests)
-# built on the build machine and carried over, and the mlstm-kernels wheel in .whl/ (docs/benchmarks-gpu.md):
-# the GPU test run, then ours and the peers on the same card in one session, then the joined table.
-# Results go to $OUT (or build/bench-results).
+# Runs on the GPU machine, from the repository root, with the binaries built on the build machine carried over
+# (.devcarry/bins.tar.xz from bench/gpu/pack.sh, or build/bench/bench_gpu and build/tests/hmlstm_tests themselves)
+# and the mlstm-kernels wheel in .whl/ (docs/benchmarks-gpu.md): the GPU test run, then ours and the peers on the
+# same card in one session, then the joined table. Results go to $OUT (or build/bench-results).
+#   RUN_TESTS=0 skips the tests; RUN_BENCH=0 skips the benchmarks and the peers.
 set -uo pipefail
 out="${OUT:-build/bench-results}"
 mkdir -p "$out"
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$out/device.txt"
-# cuBLAS for the ceilings: the toolkit's, else the one the torch wheel brings.
-for d in /usr/local/cuda/lib64 /usr/local/cuda/lib $(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null); do
-    [ -d "$d" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
-done
+source bench/gpu/env.sh
 if [ "${RUN_TESTS:-1}" = 1 ] && [ -x build/tests/hmlstm_tests ]; then
     for products in tensor_cores simt; do
         echo "GPU tests, chunkwise products on $products:" | tee -a "$out/gpu_tests.txt"
@@ -19,8 +16,9 @@ if [ "${RUN_TESTS:-1}" = 1 ] && [ -x build/tests/hmlstm_tests ]; then
         tail -3 "$out/gpu_tests_$products.log" | tee -a "$out/gpu_tests.txt"
     done
 fi
-build/bench/bench_gpu "$out/bench_gpu.json" 2>&1 | tee "$out/bench_gpu.txt"
+[ "${RUN_BENCH:-1}" = 1 ] || exit 0
+build/bench/bench_gpu "$out/bench_gpu.json" 2>&1
 python3 -m pip install -q --no-index --no-deps --target /tmp/peers .whl/mlstm_kernels-*.whl
 PYTHONPATH=/tmp/peers PYTHONUNBUFFERED=1 python3 bench/peers/bench_peers_gpu.py --json "$out/peers_gpu.json" \
-    2>&1 | tail -20 | tee "$out/peers_gpu.txt"
+    2>&1 | tail -20
 python3 bench/peers/compare_gpu.py "$out/bench_gpu.json" "$out/peers_gpu.json" | tee "$out/comparison_gpu.md"
