@@ -29,8 +29,7 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
     }
 
     // (3) stabilizers, weights, normalizers and the scaled output gradients of every chunk
-    st.rowwise_root(f.intra_max, f.tau, chunk);
-    st.rowwise_root(f.m_out, f.tau, chunk);
+    st.output_factors(chunk);
     st.tiled_vectors(f.q_inter, f.dqk, f.tau);
     if (tensor_cores) {
         for (Func fn : {f.q_operand, f.w_operand}) st.tiled_vectors(fn, fn.args()[0], fn.args()[1]);
@@ -39,7 +38,7 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
         st.tiled_root(f.intra_weight, f.sigma, f.tau);
         f.scores.compute_at(f.intra_weight, x_i);
     }
-    st.rowwise_root(f.h_den_dot, f.tau, chunk);
+    st.normalizer_dots();
     st.tiled_vectors(b.dh_scaled, f.dv, f.tau);
 
     // (4) the reverse scan of the state gradient: one thread per state entry walks every chunk

@@ -15,17 +15,13 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
     Var x_o = st.x_o, y_o = st.y_o, x_i = st.x_i, y_i = st.y_i;
     auto tiled = [&](Stage s, const Var &x, const Var &y) { st.tiled(s, x, y); };
     auto tiled_vectors = [&](Func fn, const Var &x, const Var &y) { st.tiled_vectors(fn, x, y); };
-    auto rowwise = [&](Stage s, const Var &x, int threads) { st.rowwise(s, x, threads); };
     auto per_head = [&](Stage s, const Var &x) { st.per_head(s, x); };
 
     st.gates(chunk);
     st.state_scan(tensor_cores);
 
     // (3) every chunk's outputs
-    f.intra_max.compute_root();
-    rowwise(f.intra_max, f.tau, chunk);
-    f.m_out.compute_root();
-    rowwise(f.m_out, f.tau, chunk);
+    st.output_factors(chunk);
     tiled_vectors(f.q_inter, f.dqk, f.tau);
     if (tensor_cores) {
         for (Func fn : {f.q_operand, f.w_operand}) tiled_vectors(fn, fn.args()[0], fn.args()[1]);
@@ -35,9 +31,7 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
         tiled(f.intra_weight, f.sigma, f.tau);
         f.scores.compute_at(f.intra_weight, x_i);
     }
-    f.h_den_dot.compute_root();
-    rowwise(f.h_den_dot, f.tau, chunk);
-    for (int u = 0; u < f.h_den_dot.num_update_definitions(); u++) rowwise(f.h_den_dot.update(u), f.tau, chunk);
+    st.normalizer_dots();
 
     // Outputs per chunk position, then copied (and narrowed) to h(t): computed at h directly, each thread would
     // compute its element's whole chunk, as the bounds of t % L over a tile of t cover all of [0, L).
@@ -47,8 +41,10 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
         tiled(f.h_chunk, f.dv, f.tau);
         f.h_num.compute_at(f.h_chunk, x_i);
     }
-    Var dv_o("dv_o"), dv_i("dv_i"), t_o("t_o"), t_i("t_i");
-    out.h.gpu_tile(f.dv, f.t, dv_o, t_o, dv_i, t_i, tx, ty, guard).gpu_blocks(f.bh);
+    // Four consecutive features per thread, for more loads in flight (h is one pass over the numerator).
+    Var dv_o("dv_o"), dv_i("dv_i"), dv_v("dv_v"), t_o("t_o"), t_i("t_i");
+    out.h.split(f.dv, dv_o, dv_i, 4 * tx, guard).split(dv_i, dv_i, dv_v, 4, guard).split(f.t, t_o, t_i, ty, guard)
+        .reorder(dv_v, dv_i, t_i, dv_o, t_o, f.bh).vectorize(dv_v).gpu_threads(dv_i, t_i).gpu_blocks(dv_o, t_o, f.bh);
 
     out.c_last.gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
     out.n_last.gpu_tile(f.dqk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);

@@ -2,6 +2,8 @@
 // two phases both share: the gates, and the scan of the states.
 #pragma once
 
+#include <string>
+
 #include "cuda_schedules.h"
 
 namespace hmlstm {
@@ -57,6 +59,40 @@ struct ChunkwiseCudaStages {
         f.a_max.compute_root().gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
         f.m_state.compute_root().gpu_tile(f.kk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
         if (f.m_state.num_update_definitions() > 0) per_head(f.m_state.update(), f.bh);
+        // Once per position: inline, its exponential would be recomputed for every feature of the weighted keys.
+        rowwise_root(f.state_weight, f.sigma, chunk);
+    }
+
+    // (3) the per-position factors of the outputs, once per position for the same reason (after m_out).
+    void output_factors(int chunk) {
+        rowwise_root(f.intra_max, f.tau, chunk);
+        rowwise_root(f.m_out, f.tau, chunk);
+        rowwise_root(f.inter_factor, f.tau, chunk);
+    }
+
+    // h's denominator, q_inter . n plus the sum of the intra-chunk weights: each sum is split over 32 lanes that
+    // read consecutive entries (coalesced; one thread per position would read a row each, 128-512 bytes apart),
+    // then one thread per position adds up its 32 lanes.
+    void normalizer_dots() {
+        Halide::Func den = f.h_den_dot;
+        den.compute_root();
+        // Each stage its own loop names, so that the lanes can be computed inside one stage's blocks.
+        auto per_position = [&](Halide::Stage s, int stage) {
+            Halide::Var blocks("den_o" + std::to_string(stage)), threads("den_i" + std::to_string(stage));
+            s.fuse(f.c, f.bh, cb).split(f.tau, blocks, threads, ty, guard).gpu_blocks(blocks, cb).gpu_threads(threads);
+            return blocks;
+        };
+        per_position(den, 0);
+        const Halide::RDom sums[2] = {f.r_dqk, f.r_sigma};
+        for (int u = 0; u < 2; u++) {
+            Halide::RVar r_o("r_o"), r_i("r_i");
+            Halide::Var lane("lane");
+            den.update(u).split(sums[u].x, r_o, r_i, 32, guard);
+            Halide::Func lanes = den.update(u).rfactor(r_i, lane);
+            Halide::Var blocks = per_position(den.update(u), u + 1);
+            lanes.compute_at(den, blocks).gpu_threads(lane, f.tau);
+            lanes.update().gpu_threads(lane, f.tau);
+        }
     }
 
     // (2) each chunk's state contribution, then the scan over chunks. The gate-weighted keys are stored once, so

@@ -32,7 +32,7 @@ def main(path, top=40):
     print(f"total {all_ns / 1e6:.2f} ms over {sum(launches.values())} launches"
           + (f", {sum(dram.values()) / 1e9:.2f} GB of DRAM traffic" if dram else ""))
     for name, ns in sorted(time_ns.items(), key=lambda x: -x[1])[:top]:
-        traffic = f" {dram[name] / 1e9:7.3f} GB {dram[name] / ns:6.2f} TB/s" if name in dram else ""
+        traffic = f" {dram[name] / 1e9:7.3f} GB {dram[name] / ns / 1e3:5.2f} TB/s" if name in dram else ""
         print(f"{ns / 1e6:8.3f} ms {100 * ns / all_ns:5.1f}% x{launches[name]:3d}{traffic} {name}")
 
 
