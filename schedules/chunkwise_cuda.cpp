@@ -1,6 +1,7 @@
-// CUDA schedule of the chunkwise form (math: generators/chunkwise.h). Plain SIMT: one thread per output element of
-// each stage, reductions serial inside the thread, the scans over chunks serial inside a thread that owns one state
-// entry. Stages that index chunks fuse (chunk, batch-head) into one block dimension.
+// CUDA schedule of the chunkwise form (math: generators/chunkwise.h). SIMT stages around the products (on tensor
+// cores through cuBLAS, or Halide's own): one thread per output element of most stages, reductions serial inside
+// the thread except the normalizer's, which 32 lanes share; the scans over chunks serial inside a thread that owns
+// one state entry. Stages that index chunks fuse (chunk, batch-head) into one block dimension.
 #include "chunkwise_cuda_stages.h"
 
 namespace hmlstm {

@@ -8,10 +8,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 for f in tests/hmlstm_tests bench/bench_gpu autotune/hmlstm_tune; do
+    if [ ! -x "$root/build/$f" ]; then
+        echo "pack.sh: build/$f is not built (configure with -DHMLSTM_BUILD_TESTS=ON -DHMLSTM_BUILD_BENCH=ON); left out"
+        continue
+    fi
     mkdir -p "$stage/build/$(dirname "$f")"
     strip -o "$stage/build/$f" "$root/build/$f"
 done
-cp "$root"/build/tests/*.json "$stage/build/tests/"
+[ -d "$stage/build/tests" ] && cp "$root"/build/tests/*.json "$stage/build/tests/"
 mkdir -p "$root/.devcarry"
 tar -C "$stage" -cf - build | xz -T0 -9 --lzma2=dict=192MiB > "$root/.devcarry/bins.tar.xz"
 ls -l "$root/.devcarry/bins.tar.xz"
