@@ -176,19 +176,27 @@ int profile_chunkwise(int64_t chunk, const std::string &mode) {
     return 0;
 }
 
-// `bench_gpu --profile-step <B>`: two decode steps (NH=8, DHQK=256, DHV=512, in place), for a profiler.
-int profile_step(int64_t batch) {
-    std::mt19937 rng(7);
-    const hmlstm::Shape s{batch, 8, 1, 256, 512};
-    Problem p(s, hmlstm::DType::float32, rng);
-    DeviceArray c(size_t(s.B * s.NH * s.DHQK * s.DHV), false, 0, 1, rng), n(size_t(s.B * s.NH * s.DHQK), false, 0, 1, rng),
-        m(size_t(s.B * s.NH), false, 0, 1, rng);
-    hmlstm::StepOptions o;
-    o.device = on_stream();
-    for (int rep = 0; rep < 2; rep++) {
+// The decode step of the benchmark and the profile: NH=8, DHQK=256, DHV=512, fp32 state updated in place.
+struct DecodeStep {
+    hmlstm::Shape s;
+    Problem p;
+    DeviceArray c, n, m;
+    DecodeStep(int64_t batch, std::mt19937 &rng)
+        : s{batch, 8, 1, 256, 512}, p(s, hmlstm::DType::float32, rng), c(size_t(s.B * s.NH * s.DHQK * s.DHV), false, 0, 1, rng),
+          n(size_t(s.B * s.NH * s.DHQK), false, 0, 1, rng), m(size_t(s.B * s.NH), false, 0, 1, rng) {}
+    void run() {
+        hmlstm::StepOptions o;
+        o.device = on_stream();
         check(hmlstm::recurrent_step_fw(s, p.qkv(), p.gates(), p.h.p, {c.as<float>(), n.as<float>(), m.as<float>()},
                                         {c.as<float>(), n.as<float>(), m.as<float>()}, o));
     }
+};
+
+// `bench_gpu --profile-step <B>`: two decode steps, for a profiler.
+int profile_step(int64_t batch) {
+    std::mt19937 rng(7);
+    DecodeStep step(batch, rng);
+    for (int rep = 0; rep < 2; rep++) step.run();
     cuda_check(cudaStreamSynchronize(stream), "profile run");
     return 0;
 }
@@ -278,16 +286,9 @@ int main(int argc, char **argv) {
     // Decode step, fp32 state, in place: bytes of the state read and written (C and n), as the peers count.
     for (int64_t batch : {1, 16, 64}) {
         if (!wants("step")) break;
-        const hmlstm::Shape s{batch, 8, 1, 256, 512};
-        Problem p(s, hmlstm::DType::float32, rng);
-        DeviceArray c(size_t(s.B * s.NH * s.DHQK * s.DHV), false, 0, 1, rng), n(size_t(s.B * s.NH * s.DHQK), false, 0, 1, rng),
-            m(size_t(s.B * s.NH), false, 0, 1, rng);
-        hmlstm::StepOptions o;
-        o.device = on_stream();
-        const double ms = median_ms([&] {
-            check(hmlstm::recurrent_step_fw(s, p.qkv(), p.gates(), p.h.p, {c.as<float>(), n.as<float>(), m.as<float>()},
-                                            {c.as<float>(), n.as<float>(), m.as<float>()}, o));
-        });
+        DecodeStep step(batch, rng);
+        const hmlstm::Shape &s = step.s;
+        const double ms = median_ms([&] { step.run(); });
         const double bytes = 2.0 * 4 * s.B * s.NH * (s.DHQK * s.DHV + s.DHQK);
         bench::Row r{"recurrent step (in place)", shape_text(s), ms, 0, bytes / ms / 1e9, 0, "device copy"};
         r.fraction = r.byte_rate / ceil.copy_tbytes;
