@@ -7,6 +7,7 @@
 set -uo pipefail
 out="${OUT:-build/bench-results}"
 mkdir -p "$out"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee "$out/device.txt"
 source bench/gpu/env.sh
 if [ "${RUN_TESTS:-1}" = 1 ] && [ -x build/tests/hmlstm_tests ]; then
     for products in tensor_cores simt; do
