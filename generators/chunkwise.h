@@ -30,6 +30,7 @@ struct ChunkwiseFuncs {
     // gates, per chunk
     Func log_fgate{"log_fgate"}, igate{"igate_chunk"};  // not "igate": that names the input
     Func cum_log_fgate{"cum_log_fgate"};  // (sigma, tau): sum_{l=sigma+1..tau} lf_l within the chunk
+    Func log_fgate_prefix{"log_fgate_prefix"};  // (tau): sum_{l=0..tau} lf_l; defined on the tensor-core paths only
     Func b{"b"}, a{"a"}, a_max{"a_max"};
     // inter-chunk state recurrence; index kk is the state before chunk kk (kk = 0 the initial state)
     Func m_state{"m_state"}, state_decay{"state_decay"}, state_weight{"state_weight"};
@@ -48,6 +49,14 @@ struct ChunkwiseFuncs {
     Func c_last{"c_last"}, n_last{"n_last"}, m_last{"m_last"};
     RDom r_tau, r_sigma, r_chunk, r_dqk;
 };
+
+// How a chunk's log forget-gate matrix is built. The SIMT and CPU paths sum each entry of the triangle from its own
+// terms (define_triangle_cumsum), L^2 stored values per chunk. The tensor-core paths, held to the 16-bit bound
+// anyway, take differences of one prefix sum per position, F(tau) - F(sigma): L values per chunk, which no stage
+// stores as a matrix, and intra_max from a scan over L values instead of a pass over the matrix. An entry then
+// rounds to |F| 2^-24 (at most 256 * 30 * 2^-24 = 5e-4 in the exponent, for closed forget gates), not to its own
+// size; the diagonal F(tau) - F(tau) stays exact.
+inline bool uses_gate_prefix_sums(const ChunkwiseInputs &in) { return in.tensor_cores; }
 
 // `f` may come with c_state, n_state and m_state set: undefined Funcs (a generator's outputs) get the state scan,
 // defined ones (states the forward saved, read back by the backward) are used as they are.
@@ -71,10 +80,22 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
     f.v_chunk(dv, tau, c, bh) = Halide::select(token(tau) < S, widen(in.v(dv_in, clamped(tau), bh)), 0.0f);
 
     // Every b, a and intra-chunk logD comes from the chunk's one log forget-gate matrix.
-    f.r_tau = define_triangle_cumsum(f.cum_log_fgate, f.log_fgate, sigma, tau, {c, bh}, L, "r_tau");
-    f.b(tau, c, bh) = f.log_fgate(0, c, bh) + f.cum_log_fgate(0, tau, c, bh);
-    f.a(sigma, c, bh) = f.cum_log_fgate(sigma, L - 1, c, bh) + f.igate(sigma, c, bh);
     f.r_sigma = RDom(0, L, "r_sigma");
+    const bool prefix_sums = uses_gate_prefix_sums(in);
+    if (prefix_sums) {
+        Func F = f.log_fgate_prefix;
+        F(tau, c, bh) = 0.0f;
+        // A closed forget gate (f = -inf) counts as -1e4: F stays finite, so that F - F is never inf - inf, and
+        // exp(-1e4) is as much 0 as exp(-inf).
+        Expr lf = Halide::max(f.log_fgate(f.r_sigma, c, bh), -1e4f);
+        F(tau, c, bh) += Halide::select(f.r_sigma <= tau, lf, 0.0f);
+        f.cum_log_fgate(sigma, tau, c, bh) = F(tau, c, bh) - F(sigma, c, bh);  // read only where sigma <= tau
+        f.b(tau, c, bh) = F(tau, c, bh);
+    } else {
+        f.r_tau = define_triangle_cumsum(f.cum_log_fgate, f.log_fgate, sigma, tau, {c, bh}, L, "r_tau");
+        f.b(tau, c, bh) = f.log_fgate(0, c, bh) + f.cum_log_fgate(0, tau, c, bh);
+    }
+    f.a(sigma, c, bh) = f.cum_log_fgate(sigma, L - 1, c, bh) + f.igate(sigma, c, bh);
     f.a_max(c, bh) = Halide::maximum(f.a(f.r_sigma, c, bh));
 
     // Inter-chunk recurrence of the stabilizer (serial over chunks, gates only).
@@ -116,7 +137,14 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
     // Outputs of chunk c from the state before it and the chunk's own tokens.
     f.intra_log_weight(sigma, tau, c, bh) = Halide::select(
         sigma <= tau, f.cum_log_fgate(sigma, tau, c, bh) + f.igate(sigma, c, bh), log_zero());
-    f.intra_max(tau, c, bh) = Halide::maximum(f.intra_log_weight(f.r_sigma, tau, c, bh));
+    if (prefix_sums) {  // max_{sigma <= tau} F(tau) - F(sigma) + i(sigma), F(tau) taken out of the max
+        Func F = f.log_fgate_prefix;
+        Expr r = f.r_sigma;
+        f.intra_max(tau, c, bh) = F(tau, c, bh) + Halide::maximum(Halide::select(
+            r <= tau, f.igate(r, c, bh) - F(r, c, bh), log_zero()));
+    } else {
+        f.intra_max(tau, c, bh) = Halide::maximum(f.intra_log_weight(f.r_sigma, tau, c, bh));
+    }
     f.m_out(tau, c, bh) = Halide::max(f.b(tau, c, bh) + f.m_state(c, bh), f.intra_max(tau, c, bh));
     f.inter_factor(tau, c, bh) = scale * Halide::exp(f.b(tau, c, bh) + f.m_state(c, bh) - f.m_out(tau, c, bh));
     f.q_inter(dqk, tau, c, bh) = f.q_chunk(dqk, tau, c, bh) * f.inter_factor(tau, c, bh);

@@ -53,9 +53,13 @@ struct ChunkwiseCudaStages {
             fn.compute_root();
             rowwise(fn, f.tau, chunk);
         }
-        f.cum_log_fgate.compute_root();
-        tiled(f.cum_log_fgate, f.sigma, f.tau);
-        rowwise(f.cum_log_fgate.update(), f.sigma, chunk);
+        if (f.log_fgate_prefix.defined()) {  // the matrix is never stored: its entries are differences of these
+            rowwise_root(f.log_fgate_prefix, f.tau, chunk);
+        } else {
+            f.cum_log_fgate.compute_root();
+            tiled(f.cum_log_fgate, f.sigma, f.tau);
+            rowwise(f.cum_log_fgate.update(), f.sigma, chunk);
+        }
         f.a_max.compute_root().gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
         f.m_state.compute_root().gpu_tile(f.kk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
         if (f.m_state.num_update_definitions() > 0) per_head(f.m_state.update(), f.bh);

@@ -4,6 +4,7 @@
 #include <cublas_api.h>
 #include <dlfcn.h>
 
+#include <array>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,6 +24,10 @@ struct Cublas {
                            const void *, cudaDataType, int, long long, const void *, cudaDataType, int, long long,
                            const void *, void *, cudaDataType, int, long long, int, cublasComputeType_t,
                            cublasGemmAlgo_t);
+    cublasStatus_t (*gemm_batched)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void *,
+                                   const void *const *, cudaDataType, int, const void *const *, cudaDataType, int,
+                                   const void *, void *const *, cudaDataType, int, int, cublasComputeType_t,
+                                   cublasGemmAlgo_t);
 };
 
 const Cublas &cublas() {
@@ -36,7 +41,8 @@ const Cublas &cublas() {
         c.create = reinterpret_cast<decltype(c.create)>(dlsym(lib, "cublasCreate_v2"));
         c.set_stream = reinterpret_cast<decltype(c.set_stream)>(dlsym(lib, "cublasSetStream_v2"));
         c.gemm = reinterpret_cast<decltype(c.gemm)>(dlsym(lib, "cublasGemmStridedBatchedEx"));
-        c.loaded = c.create && c.set_stream && c.gemm;
+        c.gemm_batched = reinterpret_cast<decltype(c.gemm_batched)>(dlsym(lib, "cublasGemmBatchedEx"));
+        c.loaded = c.create && c.set_stream && c.gemm && c.gemm_batched;
         return c;
     }();
     return c;
@@ -116,24 +122,48 @@ extern "C" int hmlstm_cublas_batched_product(void *user_context, halide_buffer_t
     const cudaDataType type = bf16 ? CUDA_R_16BF : CUDA_R_32F;
     const cublasComputeType_t compute = bf16 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
     const float one = 1.0f, zero = 0.0f;
-    // (chunk, head) is one batch dimension when every buffer lays heads out right after its chunks: then one call.
-    auto flat = [&](const halide_buffer_t *x) { return int64_t(x->dim[3].stride) == int64_t(x->dim[2].stride) * chunks; };
-    const bool one_call = flat(a) && flat(b) && flat(out);
-    const int batch = one_call ? chunks * heads : chunks;
     // Column-major: out is m x n with leading dimension its dim-1 stride; an operand stored k-inner is transposed.
-    for (int head = h0; head < h0 + (one_call ? 1 : heads); head++) {
-        const void *pa = address(a, a_k_inner ? std::initializer_list<int64_t>{0, m0, c0, head}
-                                              : std::initializer_list<int64_t>{m0, 0, c0, head});
-        const void *pb = address(b, b_k_inner ? std::initializer_list<int64_t>{0, n0, c0, head}
-                                              : std::initializer_list<int64_t>{n0, 0, c0, head});
-        void *pc = const_cast<uint8_t *>(address(out, {m0, n0, c0, head}));
-        const cublasStatus_t status = cublas().gemm(
-            handle, a_k_inner ? CUBLAS_OP_T : CUBLAS_OP_N, b_k_inner ? CUBLAS_OP_N : CUBLAS_OP_T, m, n, k, &one, pa,
-            type, a->dim[1].stride, a->dim[2].stride, pb, type, b->dim[1].stride, b->dim[2].stride, &zero, pc,
-            CUDA_R_32F, out->dim[1].stride, out->dim[2].stride, batch, compute, CUBLAS_GEMM_DEFAULT);
-        if (status != CUBLAS_STATUS_SUCCESS) {
-            return fail(user_context, "cublasGemmStridedBatchedEx failed with status " + std::to_string(int(status)));
+    const cublasOperation_t op_a = a_k_inner ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = b_k_inner ? CUBLAS_OP_N : CUBLAS_OP_T;
+    const int lda = a->dim[1].stride, ldb = b->dim[1].stride, ldc = out->dim[1].stride;
+    auto origins = [&](int64_t c, int64_t head) -> std::array<const void *, 3> {
+        return {a_k_inner ? address(a, {0, m0, c, head}) : address(a, {m0, 0, c, head}),
+                b_k_inner ? address(b, {0, n0, c, head}) : address(b, {n0, 0, c, head}), address(out, {m0, n0, c, head})};
+    };
+    cublasStatus_t status;
+    const char *operation;
+    // (chunk, head) is one batch dimension of uniform stride when every buffer lays heads out right after its chunks.
+    auto flat = [&](const halide_buffer_t *x) { return int64_t(x->dim[3].stride) == int64_t(x->dim[2].stride) * chunks; };
+    if (flat(a) && flat(b) && flat(out)) {
+        const std::array<const void *, 3> p = origins(c0, h0);
+        status = cublas().gemm(handle, op_a, op_b, m, n, k, &one, p[0], type, lda, a->dim[2].stride, p[1], type, ldb,
+                               b->dim[2].stride, &zero, const_cast<void *>(p[2]), CUDA_R_32F, ldc, out->dim[2].stride,
+                               chunks * heads, compute, CUBLAS_GEMM_DEFAULT);
+        operation = "cublasGemmStridedBatchedEx";
+    } else {
+        // The states hold one chunk more per head than the products use (the state after the last): no single
+        // stride, so one call over a table of every product's three addresses, in device memory.
+        const int batch = chunks * heads;
+        std::vector<const void *> table(3 * size_t(batch));
+        for (int head = 0; head < heads; head++) {
+            for (int c = 0; c < chunks; c++) {
+                const std::array<const void *, 3> p = origins(c0 + c, h0 + head);
+                for (int i = 0; i < 3; i++) table[size_t(i) * batch + head * chunks + c] = p[i];
+            }
         }
+        const CudaPlacement placement{call->cuda_context, call->cuda_stream};
+        DeviceScratch device_table;
+        const int64_t bytes = int64_t(table.size() * sizeof(void *));
+        hmlstm::Error e = device_table.allocate("tensor-core product", placement, bytes);
+        if (e.ok()) e = device_upload("tensor-core product", placement, device_table.get(), table.data(), bytes);
+        if (!e.ok()) return fail(user_context, e.message);
+        auto *const *pointers = reinterpret_cast<void *const *>(device_table.get());
+        status = cublas().gemm_batched(handle, op_a, op_b, m, n, k, &one, pointers, type, lda, pointers + batch, type,
+                                       ldb, &zero, pointers + 2 * batch, CUDA_R_32F, ldc, batch, compute,
+                                       CUBLAS_GEMM_DEFAULT);
+        operation = "cublasGemmBatchedEx";
+    }
+    if (status != CUBLAS_STATUS_SUCCESS) {
+        return fail(user_context, std::string(operation) + " failed with status " + std::to_string(int(status)));
     }
     return 0;
 }

@@ -30,6 +30,7 @@ struct Driver {
     CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
     CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
     CUresult (*cuMemsetD8Async)(CUdeviceptr, unsigned char, size_t, void *);
+    CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, void *);
     CUresult (*cuMemAllocAsync)(CUdeviceptr *, size_t, void *) = nullptr;  // CUDA 11.2 and later
     CUresult (*cuMemFreeAsync)(CUdeviceptr, void *) = nullptr;
 
@@ -61,7 +62,8 @@ const Driver &driver() {
                          bind(lib, d.cuStreamGetCtx, "cuStreamGetCtx") &&
                          bind(lib, d.cuPointerGetAttribute, "cuPointerGetAttribute") &&
                          bind(lib, d.cuMemAlloc, "cuMemAlloc_v2") && bind(lib, d.cuMemsetD8, "cuMemsetD8_v2") &&
-                         bind(lib, d.cuMemsetD8Async, "cuMemsetD8Async");
+                         bind(lib, d.cuMemsetD8Async, "cuMemsetD8Async") &&
+                         bind(lib, d.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
         if (!bind(lib, d.cuMemAllocAsync, "cuMemAllocAsync") || !bind(lib, d.cuMemFreeAsync, "cuMemFreeAsync")) {
             d.cuMemAllocAsync = nullptr;
             d.cuMemFreeAsync = nullptr;
@@ -193,6 +195,16 @@ Error device_fill_zero(const char *function, const CudaPlacement &placement, voi
     const CUresult r =
         d.cuMemsetD8Async(reinterpret_cast<CUdeviceptr>(ptr), 0, static_cast<size_t>(bytes), placement.stream);
     if (r != 0) return device_error(function, "cuMemsetD8Async failed (" + d.name(r) + ")");
+    return {};
+}
+
+Error device_upload(const char *function, const CudaPlacement &placement, void *dst, const void *src, int64_t bytes) {
+    const Driver &d = driver();
+    ScopedContext current(placement.context);
+    if (!current.ok()) return device_error(function, "cannot make the call's CUDA context current");
+    const CUresult r =
+        d.cuMemcpyHtoDAsync(reinterpret_cast<CUdeviceptr>(dst), src, static_cast<size_t>(bytes), placement.stream);
+    if (r != 0) return device_error(function, "cuMemcpyHtoDAsync failed (" + d.name(r) + ")");
     return {};
 }
 

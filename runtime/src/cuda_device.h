@@ -46,6 +46,10 @@ private:
 // Queues a fill of [ptr, ptr + bytes) with zero bytes on the call's stream.
 Error device_fill_zero(const char *function, const CudaPlacement &placement, void *ptr, int64_t bytes);
 
+// Queues a copy of `bytes` bytes of pageable host memory to the device on the call's stream. The source may be
+// reused once it returns: the driver stages pageable memory before it does.
+Error device_upload(const char *function, const CudaPlacement &placement, void *dst, const void *src, int64_t bytes);
+
 // Makes `context` current on this thread for the life of the object (the previous one comes back after).
 class ScopedContext {
 public:
