@@ -38,7 +38,7 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
         st.tiled_root(f.intra_weight, f.sigma, f.tau);
         f.scores.compute_at(f.intra_weight, x_i);
     }
-    st.normalizer_dots();
+    st.normalizer_dots(chunk);
     st.tiled_vectors(b.dh_scaled, f.dv, f.tau);
 
     // (4) the reverse scan of the state gradient: one thread per state entry walks every chunk

@@ -32,7 +32,7 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
         tiled(f.intra_weight, f.sigma, f.tau);
         f.scores.compute_at(f.intra_weight, x_i);
     }
-    st.normalizer_dots();
+    st.normalizer_dots(chunk);
 
     // Outputs per chunk position, then copied (and narrowed) to h(t): computed at h directly, each thread would
     // compute its element's whole chunk, as the bounds of t % L over a tile of t cover all of [0, L).
