@@ -153,24 +153,24 @@ Ceilings measure_ceilings(std::mt19937 &rng) {
 
 }  // namespace
 
-// `bench_gpu --profile <chunk> [simt|bw|bf16]`: one chunkwise call (after a warm-up) for a profiler to see each
-// generated kernel once: fp32 at B=1 (a smaller shape), or with `bf16` the benchmark's bf16 shape (B=8); with `bw`,
-// the forward (on tensor cores) and its backward.
+// `bench_gpu --profile <chunk> [simt|bw|bf16|bw-bf16]`: one chunkwise call (after a warm-up) for a profiler to see
+// each generated kernel once: fp32 at B=1 (a smaller shape), or with `bf16` the benchmark's bf16 shape (B=8); with
+// `bw`, the forward (on tensor cores) and its backward; `bw-bf16` both at the benchmark's bf16 shape.
 int profile_chunkwise(int64_t chunk, const std::string &mode) {
     std::mt19937 rng(7);
-    const bool bf16 = mode == "bf16";
+    const bool bf16 = mode == "bf16" || mode == "bw-bf16", backward = mode == "bw" || mode == "bw-bf16";
     Problem p({bf16 ? 8 : 1, 16, 8192, 128, 256}, bf16 ? hmlstm::DType::bfloat16 : hmlstm::DType::float32, rng);
     hmlstm::ChunkwiseOptions o;
     o.chunk_size = chunk;
     o.device = on_stream();
     o.cuda_products = mode == "simt" ? hmlstm::CudaProducts::simt : hmlstm::CudaProducts::tensor_cores;
-    DeviceArray dh(p.count(p.s.DHV), false, 0, 1, rng), dq(p.count(p.s.DHQK), false, 0, 1, rng),
-        dk(p.count(p.s.DHQK), false, 0, 1, rng), dv(p.count(p.s.DHV), false, 0, 1, rng),
+    DeviceArray dh(p.count(p.s.DHV), p.bf16(), 0, 1, rng), dq(p.count(p.s.DHQK), p.bf16(), 0, 1, rng),
+        dk(p.count(p.s.DHQK), p.bf16(), 0, 1, rng), dv(p.count(p.s.DHV), p.bf16(), 0, 1, rng),
         di(p.count(1), false, 0, 1, rng), df(p.count(1), false, 0, 1, rng);
     const hmlstm::Gradients grads{dq.p, dk.p, dv.p, di.as<float>(), df.as<float>()};
     for (int rep = 0; rep < 2; rep++) {
         check(hmlstm::mlstm_chunkwise_fw(p.s, p.qkv(), p.gates(), p.h.p, {}, {}, o));
-        if (mode == "bw") check(hmlstm::mlstm_chunkwise_bw(p.s, p.qkv(), p.gates(), dh.p, grads, {}, nullptr, o));
+        if (backward) check(hmlstm::mlstm_chunkwise_bw(p.s, p.qkv(), p.gates(), dh.p, grads, {}, nullptr, o));
     }
     cuda_check(cudaStreamSynchronize(stream), "profile run");
     return 0;
