@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ceilings.h"
+#include "interleaved.h"
 #include "report.h"
 
 namespace {
@@ -186,6 +187,35 @@ int main(int argc, char **argv) {
                 flop_row("chunkwise bw, chunk " + std::to_string(chunk), s, ms, bw);
             }
         }
+        // The backward issue's ratios from one interleaved timing (bench/interleaved.h) of the forward and both
+        // forward + backward modes at chunk 64: rows timed one after the other can land in different speed phases of
+        // a noisy machine (docs/benchmarks-cpu.md, session 12), which interleaving cancels.
+        hmlstm::ChunkwiseOptions o;
+        o.chunk_size = 64;
+        o.check_finite = false;
+        hmlstm::ChunkwiseOptions o_saved = o;
+        o_saved.recompute_states_in_bw = false;
+        const int64_t states = hmlstm::chunkwise_saved_states(s.S, 64);
+        std::vector<float> sc(size_t(s.B * s.NH * states * s.DHQK * s.DHV)), sn(size_t(s.B * s.NH * states * s.DHQK)),
+            sm(size_t(s.B * s.NH * states));
+        const hmlstm::ChunkStates saved{sc.data(), sn.data(), sm.data()};
+        const std::vector<double> ms = bench::interleaved_medians(
+            {[&] { check(hmlstm::mlstm_chunkwise_fw(s, d.qkv(), d.gates(), d.h.data(), {}, {}, o)); },
+             [&] {
+                 check(hmlstm::mlstm_chunkwise_fw(s, d.qkv(), d.gates(), d.h.data(), {}, {}, o));
+                 check(hmlstm::mlstm_chunkwise_bw(s, d.qkv(), d.gates(), dh.data(), grads, {}, nullptr, o));
+             },
+             [&] {
+                 check(hmlstm::mlstm_chunkwise_fw(s, d.qkv(), d.gates(), d.h.data(), {}, {}, o_saved, saved));
+                 check(hmlstm::mlstm_chunkwise_bw(s, d.qkv(), d.gates(), dh.data(), grads, {}, nullptr, o_saved, saved));
+             }},
+            3000.0);
+        const std::string variant = variant_name(s, hmlstm::DType::float32, o);
+        flop_row("chunkwise fw interleaved, " + variant, s, ms[0], fw);
+        flop_row("chunkwise fwbw interleaved, " + variant, s, ms[1], fw + bw);
+        flop_row("chunkwise fwbw saved states interleaved, " + variant, s, ms[2], fw + bw);
+        std::printf("chunkwise fwbw / fw, interleaved, chunk 64: states recomputed %.2fx, saved %.2fx\n",
+                    ms[1] / ms[0], ms[2] / ms[0]);
     }
     // Parallel: the dense S x S products, 2 S^2 (DHQK + DHV) FLOPs per (batch, head).
     if (want("parallel")) {
