@@ -163,54 +163,61 @@ int main(int argc, char **argv) {
         const double bw = chunks * 2 * (L * L * (3.0 * s.DHQK + 2.0 * s.DHV) + 4 * L * s.DHQK * s.DHV);
         std::vector<float> dh = d.v, dq(d.q.size()), dk(d.k.size()), dv(d.v.size()), di(d.i.size()), df(d.f.size());
         const hmlstm::Gradients grads{dq.data(), dk.data(), dv.data(), di.data(), df.data()};
+        // Options of one chunk size and backward mode, and room for the states the forward saves for it.
+        struct Mode {
+            hmlstm::ChunkwiseOptions o;
+            std::vector<float> c, n, m;
+            hmlstm::ChunkStates saved;
+        };
+        auto mode = [&](int64_t chunk, bool recompute) {
+            Mode md;
+            md.o.chunk_size = chunk;
+            md.o.check_finite = false;
+            md.o.recompute_states_in_bw = recompute;
+            if (!recompute) {
+                const int64_t states = hmlstm::chunkwise_saved_states(s.S, chunk);
+                md.c.resize(size_t(s.B * s.NH * states * s.DHQK * s.DHV));
+                md.n.resize(size_t(s.B * s.NH * states * s.DHQK));
+                md.m.resize(size_t(s.B * s.NH * states));
+                md.saved = {md.c.data(), md.n.data(), md.m.data()};
+            }
+            return md;
+        };
+        auto forward = [&](const Mode &md) {
+            check(hmlstm::mlstm_chunkwise_fw(s, d.qkv(), d.gates(), d.h.data(), {}, {}, md.o, md.saved));
+        };
+        auto backward = [&](const Mode &md) {
+            check(hmlstm::mlstm_chunkwise_bw(s, d.qkv(), d.gates(), dh.data(), grads, {}, nullptr, md.o, md.saved));
+        };
         for (int64_t chunk : {32, 64, 128}) {
             for (bool recompute : {true, false}) {
-                hmlstm::ChunkwiseOptions o;
-                o.chunk_size = chunk;
-                o.check_finite = false;
-                o.recompute_states_in_bw = recompute;
-                const int64_t states = hmlstm::chunkwise_saved_states(s.S, chunk);
-                std::vector<float> sc(size_t(s.B * s.NH * states * s.DHQK * s.DHV)), sn(size_t(s.B * s.NH * states * s.DHQK)),
-                    sm(size_t(s.B * s.NH * states));
-                const hmlstm::ChunkStates saved = recompute ? hmlstm::ChunkStates{}
-                                                            : hmlstm::ChunkStates{sc.data(), sn.data(), sm.data()};
+                const Mode md = mode(chunk, recompute);
                 double ms = median_ms([&] {
-                    check(hmlstm::mlstm_chunkwise_fw(s, d.qkv(), d.gates(), d.h.data(), {}, {}, o, saved));
-                    check(hmlstm::mlstm_chunkwise_bw(s, d.qkv(), d.gates(), dh.data(), grads, {}, nullptr, o, saved));
+                    forward(md);
+                    backward(md);
                 });
-                const std::string mode = recompute ? "" : " saved states";
-                flop_row("chunkwise fwbw" + mode + ", " + variant_name(s, hmlstm::DType::float32, o), s, ms, fw + bw);
+                const std::string name = recompute ? "" : " saved states";
+                flop_row("chunkwise fwbw" + name + ", " + variant_name(s, hmlstm::DType::float32, md.o), s, ms, fw + bw);
                 if (!recompute) continue;
-                ms = median_ms([&] {
-                    check(hmlstm::mlstm_chunkwise_bw(s, d.qkv(), d.gates(), dh.data(), grads, {}, nullptr, o, saved));
-                });
+                ms = median_ms([&] { backward(md); });
                 flop_row("chunkwise bw, chunk " + std::to_string(chunk), s, ms, bw);
             }
         }
         // The backward issue's ratios from one interleaved timing (bench/interleaved.h) of the forward and both
         // forward + backward modes at chunk 64: rows timed one after the other can land in different speed phases of
         // a noisy machine (docs/benchmarks-cpu.md, session 12), which interleaving cancels.
-        hmlstm::ChunkwiseOptions o;
-        o.chunk_size = 64;
-        o.check_finite = false;
-        hmlstm::ChunkwiseOptions o_saved = o;
-        o_saved.recompute_states_in_bw = false;
-        const int64_t states = hmlstm::chunkwise_saved_states(s.S, 64);
-        std::vector<float> sc(size_t(s.B * s.NH * states * s.DHQK * s.DHV)), sn(size_t(s.B * s.NH * states * s.DHQK)),
-            sm(size_t(s.B * s.NH * states));
-        const hmlstm::ChunkStates saved{sc.data(), sn.data(), sm.data()};
-        const std::vector<double> ms = bench::interleaved_medians(
-            {[&] { check(hmlstm::mlstm_chunkwise_fw(s, d.qkv(), d.gates(), d.h.data(), {}, {}, o)); },
-             [&] {
-                 check(hmlstm::mlstm_chunkwise_fw(s, d.qkv(), d.gates(), d.h.data(), {}, {}, o));
-                 check(hmlstm::mlstm_chunkwise_bw(s, d.qkv(), d.gates(), dh.data(), grads, {}, nullptr, o));
-             },
-             [&] {
-                 check(hmlstm::mlstm_chunkwise_fw(s, d.qkv(), d.gates(), d.h.data(), {}, {}, o_saved, saved));
-                 check(hmlstm::mlstm_chunkwise_bw(s, d.qkv(), d.gates(), dh.data(), grads, {}, nullptr, o_saved, saved));
-             }},
-            3000.0);
-        const std::string variant = variant_name(s, hmlstm::DType::float32, o);
+        const Mode recomputed = mode(64, true), saved = mode(64, false);
+        const std::vector<double> ms = bench::interleaved_medians({[&] { forward(recomputed); },
+                                                                   [&] {
+                                                                       forward(recomputed);
+                                                                       backward(recomputed);
+                                                                   },
+                                                                   [&] {
+                                                                       forward(saved);
+                                                                       backward(saved);
+                                                                   }},
+                                                                  3000.0);
+        const std::string variant = variant_name(s, hmlstm::DType::float32, recomputed.o);
         flop_row("chunkwise fw interleaved, " + variant, s, ms[0], fw);
         flop_row("chunkwise fwbw interleaved, " + variant, s, ms[1], fw + bw);
         flop_row("chunkwise fwbw saved states interleaved, " + variant, s, ms[2], fw + bw);
