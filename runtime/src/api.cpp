@@ -592,6 +592,8 @@ Error set_num_threads(int threads) {
     return {};
 }
 
+Error release_cached_device_memory() { return trim_device_pools(); }
+
 int num_threads() {
     // halide_set_num_threads returns the previous value; set it back at once.
     int current = halide_set_num_threads(0);

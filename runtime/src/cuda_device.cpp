@@ -16,6 +16,14 @@ using CUresult = int;
 using CUdeviceptr = unsigned long long;
 constexpr int kAttributeContext = 1, kAttributeMemoryType = 2, kAttributeRangeStart = 11, kAttributeRangeSize = 12;
 constexpr unsigned kMemoryTypeDevice = 2, kMemoryTypeUnified = 4;
+constexpr int kPoolReleaseThreshold = 4;  // CU_MEMPOOL_ATTR_RELEASE_THRESHOLD
+
+// CUmemPoolProps: pinned device memory (allocType 1, location type 1 = a device ordinal); the rest stays zero.
+struct PoolProps {
+    int alloc_type = 1, handle_types = 0, location_type = 1, device = 0;
+    void *win32_security_attributes = nullptr;
+    unsigned char rest[64] = {};  // maxSize, usage, reserved: 0 is the default
+};
 
 struct Driver {
     bool loaded = false;
@@ -31,7 +39,12 @@ struct Driver {
     CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
     CUresult (*cuMemsetD8Async)(CUdeviceptr, unsigned char, size_t, void *);
     CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, void *);
-    CUresult (*cuMemAllocAsync)(CUdeviceptr *, size_t, void *) = nullptr;  // CUDA 11.2 and later
+    // Stream-ordered memory pools (CUDA 11.2 and later); null when the driver lacks them.
+    CUresult (*cuCtxGetDevice)(int *) = nullptr;
+    CUresult (*cuMemPoolCreate)(void **, const PoolProps *) = nullptr;
+    CUresult (*cuMemPoolSetAttribute)(void *, int, void *) = nullptr;
+    CUresult (*cuMemPoolTrimTo)(void *, size_t) = nullptr;
+    CUresult (*cuMemAllocFromPoolAsync)(CUdeviceptr *, size_t, void *, void *) = nullptr;
     CUresult (*cuMemFreeAsync)(CUdeviceptr, void *) = nullptr;
 
     std::string name(CUresult r) const {
@@ -64,9 +77,12 @@ const Driver &driver() {
                          bind(lib, d.cuMemAlloc, "cuMemAlloc_v2") && bind(lib, d.cuMemsetD8, "cuMemsetD8_v2") &&
                          bind(lib, d.cuMemsetD8Async, "cuMemsetD8Async") &&
                          bind(lib, d.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
-        if (!bind(lib, d.cuMemAllocAsync, "cuMemAllocAsync") || !bind(lib, d.cuMemFreeAsync, "cuMemFreeAsync")) {
-            d.cuMemAllocAsync = nullptr;
-            d.cuMemFreeAsync = nullptr;
+        if (!bind(lib, d.cuCtxGetDevice, "cuCtxGetDevice") || !bind(lib, d.cuMemPoolCreate, "cuMemPoolCreate") ||
+            !bind(lib, d.cuMemPoolSetAttribute, "cuMemPoolSetAttribute") ||
+            !bind(lib, d.cuMemPoolTrimTo, "cuMemPoolTrimTo") ||
+            !bind(lib, d.cuMemAllocFromPoolAsync, "cuMemAllocFromPoolAsync") ||
+            !bind(lib, d.cuMemFreeAsync, "cuMemFreeAsync")) {
+            d.cuMemAllocFromPoolAsync = nullptr;
         }
         if (!all) {
             d.why_not = "the CUDA driver lacks an entry point hmlstm needs";
@@ -208,27 +224,94 @@ Error device_upload(const char *function, const CudaPlacement &placement, void *
     return {};
 }
 
-Error DeviceScratch::allocate(const char *function, const CudaPlacement &placement, int64_t bytes) {
+namespace {
+
+// hmlstm's memory pool per device. Its release threshold is unlimited, so memory freed into it stays reserved for
+// the next call instead of going back to the driver at each synchronisation (the default pool's threshold is 0):
+// a steady state of calls maps no new memory. release_cached_device_memory() hands the unused part back.
+struct DevicePools {
+    std::mutex lock;
+    std::vector<std::pair<int, void *>> by_device;
+};
+
+DevicePools &device_pools() {
+    static DevicePools pools;
+    return pools;
+}
+
+// The pool of the current context's device, created on first use.
+Error current_pool(const char *function, void **pool) {
     const Driver &d = driver();
-    if (!d.cuMemAllocAsync) return device_error(function, "the CUDA driver lacks cuMemAllocAsync (CUDA 11.2 or later)");
+    int device = 0;
+    CUresult r = d.cuCtxGetDevice(&device);
+    if (r != 0) return device_error(function, "cuCtxGetDevice failed (" + d.name(r) + ")");
+    DevicePools &pools = device_pools();
+    std::lock_guard<std::mutex> guard(pools.lock);
+    for (const auto &entry : pools.by_device) {
+        if (entry.first == device) {
+            *pool = entry.second;
+            return {};
+        }
+    }
+    PoolProps props;
+    props.device = device;
+    r = d.cuMemPoolCreate(pool, &props);
+    if (r != 0) return device_error(function, "cuMemPoolCreate failed (" + d.name(r) + ")");
+    uint64_t keep_all = UINT64_MAX;
+    r = d.cuMemPoolSetAttribute(*pool, kPoolReleaseThreshold, &keep_all);
+    if (r != 0) return device_error(function, "cuMemPoolSetAttribute failed (" + d.name(r) + ")");
+    pools.by_device.emplace_back(device, *pool);
+    return {};
+}
+
+}  // namespace
+
+Error pool_allocate(const char *function, const CudaPlacement &placement, int64_t bytes, uint64_t *ptr) {
+    const Driver &d = driver();
+    if (!d.cuMemAllocFromPoolAsync) {
+        return device_error(function, "the CUDA driver lacks stream-ordered memory pools (CUDA 11.2 or later)");
+    }
     ScopedContext current(placement.context);
     if (!current.ok()) return device_error(function, "cannot make the call's CUDA context current");
+    void *pool = nullptr;
+    Error e = current_pool(function, &pool);
+    if (!e.ok()) return e;
     CUdeviceptr p = 0;
-    const CUresult r = d.cuMemAllocAsync(&p, static_cast<size_t>(std::max<int64_t>(bytes, 4)), placement.stream);
+    const CUresult r =
+        d.cuMemAllocFromPoolAsync(&p, static_cast<size_t>(std::max<int64_t>(bytes, 4)), pool, placement.stream);
     if (r != 0) {
         return {r == 2 ? Status::out_of_memory : Status::device_error,
                 std::string(function) + ": allocating " + std::to_string(bytes) + " bytes of device scratch failed (" +
                     d.name(r) + ")"};
     }
-    placement_ = placement;
-    ptr_ = p;
+    *ptr = p;
     return {};
 }
 
-DeviceScratch::~DeviceScratch() {
-    if (!ptr_) return;
-    ScopedContext current(placement_.context);
-    driver().cuMemFreeAsync(ptr_, placement_.stream);
+void pool_free(const CudaPlacement &placement, uint64_t ptr) {
+    if (!ptr) return;
+    ScopedContext current(placement.context);
+    driver().cuMemFreeAsync(ptr, placement.stream);
 }
+
+Error trim_device_pools() {
+    const Driver &d = driver();
+    if (!d.loaded || !d.cuMemAllocFromPoolAsync) return {};
+    DevicePools &pools = device_pools();
+    std::lock_guard<std::mutex> guard(pools.lock);
+    for (const auto &entry : pools.by_device) {
+        const CUresult r = d.cuMemPoolTrimTo(entry.second, 0);
+        if (r != 0) return device_error("release_cached_device_memory", "cuMemPoolTrimTo failed (" + d.name(r) + ")");
+    }
+    return {};
+}
+
+Error DeviceScratch::allocate(const char *function, const CudaPlacement &placement, int64_t bytes) {
+    Error e = pool_allocate(function, placement, bytes, &ptr_);
+    if (e.ok()) placement_ = placement;
+    return e;
+}
+
+DeviceScratch::~DeviceScratch() { pool_free(placement_, ptr_); }
 
 }  // namespace hmlstm::detail

@@ -28,8 +28,14 @@ std::string check_device_range(const void *p, int64_t bytes, void *context);
 Error device_zeros(const char *function, void *context, int64_t bytes, uint64_t *ptr);
 Error device_discard(const char *function, void *context, int64_t bytes, uint64_t *ptr);
 
-// Stream-ordered device memory (cuMemAllocAsync) for one call's intermediate results: allocated on the call's
-// stream, and released on it when the object goes, after every kernel queued before.
+// Stream-ordered device memory from hmlstm's pool of the context's device: allocated on the call's stream, and
+// freed on it after every kernel queued before. The pool keeps what it has reserved (no release at
+// synchronisation), so calls after the first map no memory; trim_device_pools() gives the unused part back.
+Error pool_allocate(const char *function, const CudaPlacement &placement, int64_t bytes, uint64_t *ptr);
+void pool_free(const CudaPlacement &placement, uint64_t ptr);
+Error trim_device_pools();
+
+// Pool memory for one call's intermediate results, freed on the call's stream when the object goes.
 class DeviceScratch {
 public:
     DeviceScratch() = default;

@@ -98,6 +98,7 @@ void install_halide_hooks() {
 #ifdef HMLSTM_WITH_CUDA
         halide_acquire_context = halide_set_cuda_acquire_context(acquire_cuda_context);
         halide_get_stream = halide_set_cuda_get_stream(get_cuda_stream);
+        use_pool_for_halide_buffers();
 #endif
     });
 }

@@ -40,8 +40,12 @@ struct CallContext {
 };
 
 // Installs, once per process, the error handler (Halide's default would only print) and the scratch allocator
-// (scratch_cache.h). Both belong to the Halide runtime linked into hmlstm, not to any other in the process.
+// (scratch_cache.h); with CUDA, the context and stream handlers. All belong to the Halide runtime linked into
+// hmlstm, not to any other in the process.
 void install_halide_hooks();
+
+// With CUDA: makes the linker take halide_cuda_allocator.cpp, whose device allocator replaces Halide's.
+void use_pool_for_halide_buffers();
 
 // Maps a kernel's return code to an Error naming the function.
 Error kernel_result(int code, const CallContext &ctx);

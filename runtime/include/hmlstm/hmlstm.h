@@ -52,8 +52,10 @@ enum class Device : int { cpu = 0, cuda = 1 };
 // memory of the call's context; the kernels are queued on `cuda_stream` and the call returns without waiting for
 // them (outputs are ready in stream order, as after any asynchronous launch). No device-wide synchronisation is
 // made, except that the first call in a context loads the kernels and allocates a small zero-filled buffer (and
-// again when a call needs a larger one). Scratch memory comes from a cache that Halide's CUDA runtime keeps per
-// stream. Launch errors are reported; errors inside a kernel surface at the caller's next synchronisation.
+// again when a call needs a larger one). Scratch memory (the kernels' intermediate results) comes from hmlstm's
+// stream-ordered memory pool of the device (cuMemAllocFromPoolAsync), which keeps what it has reserved for later
+// calls; release_cached_device_memory() hands the unused part back. Launch errors are reported; errors inside a
+// kernel surface at the caller's next synchronisation.
 struct DeviceOptions {
     Device kind = Device::cpu;
     void *cuda_stream = nullptr;   // a CUstream / cudaStream_t; null is the legacy default stream
@@ -215,6 +217,9 @@ std::string tuning_table_origin(Device device);
 // ---- Library settings and facts.
 Error set_num_threads(int threads);
 int num_threads();
+// Returns the device memory that hmlstm's pools hold but no queued or running kernel uses (after a large call, or
+// before handing the GPU to someone else). Later calls allocate again. A no-op without CUDA.
+Error release_cached_device_memory();
 const int64_t *compiled_chunk_sizes(int *count);
 // The chunkwise forward's compiled schedules on a device, "default" first (every chunk size has each one).
 const std::vector<std::string> &compiled_chunkwise_schedules(Device device);
