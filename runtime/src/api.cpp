@@ -592,7 +592,12 @@ Error set_num_threads(int threads) {
     return {};
 }
 
-Error release_cached_device_memory() { return trim_device_pools(); }
+Error release_cached_device_memory() {
+#ifdef HMLSTM_WITH_CUDA
+    release_kept_blocks();
+#endif
+    return trim_device_pools();
+}
 
 int num_threads() {
     // halide_set_num_threads returns the previous value; set it back at once.
