@@ -1,4 +1,4 @@
-// Halide's scratch allocations, served from a small per-thread cache of recently freed blocks.
+// Halide's scratch allocations, served from a per-thread cache of recently freed blocks (64 blocks, 512 MiB).
 //
 // The kernels allocate their per-block scratch (a chunk's scores, its staged q, k, v; a query block's weights)
 // inside parallel loops, hundreds of times per call. Through plain malloc, blocks above glibc's mmap threshold are

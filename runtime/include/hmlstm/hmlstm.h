@@ -15,7 +15,9 @@
 // have to wait for the stream): on CUDA, non-finite data always follow the check_finite-off rule.
 //
 // Threads: every call is safe to make from several threads at once; the kernels share one thread pool whose size
-// set_num_threads() sets (default: the number of cores, or the HL_NUM_THREADS environment variable).
+// set_num_threads() sets (default: the number of cores, or the HL_NUM_THREADS environment variable). Host scratch
+// memory is kept per thread for its next call (up to 64 blocks, 512 MiB), so calls after the first map and fault in
+// no new memory; it goes when the thread ends.
 #pragma once
 
 #include <cstdint>
