@@ -111,6 +111,24 @@ TEST_CASE("chunkwise leaves last-state buffers alone without return_last_states"
     CHECK(m[0] == 7.0f);
 }
 
+TEST_CASE("calls after release_cached_memory() allocate again and give the same outputs", "[chunkwise]") {
+    std::mt19937_64 rng(test_seed() + 4);
+    const Shape s{1, 2, 300, 32, 48};
+    Problem p = random_problem(s, DType::float32, Gates::typical, rng);
+    hmlstm::ChunkwiseOptions o;
+    o.chunk_size = 64;
+    const Result first = run_chunkwise(p, nullptr, o);
+    REQUIRE(first.error.ok());
+    REQUIRE(hmlstm::release_cached_memory().ok());
+    const Result second = run_chunkwise(p, nullptr, o);
+    REQUIRE(second.error.ok());
+    CHECK(second.h == first.h);  // the same kernel on the same inputs: bit for bit
+    const OutputComparison c = compare_output(second.h, chunkwise_oracle(p, nullptr, {64}), s,
+                                              chunkwise_bound(DType::float32), chunkwise_unit_roundoff(DType::float32));
+    INFO(c.describe());
+    CHECK(c.pass());
+}
+
 TEST_CASE("every compiled CPU schedule of the chunkwise forward matches the reference", "[chunkwise][cpu]") {
     std::mt19937_64 rng(test_seed() + 3);
     INFO("HMLSTM_TEST_SEED=" << test_seed());

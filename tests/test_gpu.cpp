@@ -104,7 +104,7 @@ TEST_CASE("caller memory reused across calls with new data each time", "[gpu][.]
         INFO("chunk " << chunk << ": " << c.describe());
         CHECK(c.pass());
         // The pool handed back between calls: the next call allocates again.
-        if (chunk == 256) CHECK(hmlstm::release_cached_device_memory().ok());
+        if (chunk == 256) CHECK(hmlstm::release_cached_memory().ok());
     }
 }
 
@@ -148,5 +148,5 @@ TEST_CASE("CUDA calls without a usable device are errors, not aborts", "[bad_inp
     CHECK(e.status == (hmlstm::cuda_built() ? Status::device_error : Status::unsupported));
     CHECK(e.message.find("mlstm_chunkwise_fw: ") == 0);
     CHECK(h == std::vector<float>(64 * 64, 3.0f));
-    CHECK(hmlstm::release_cached_device_memory().ok());  // nothing to hand back
+    CHECK(hmlstm::release_cached_memory().ok());  // no device memory to hand back
 }

@@ -592,7 +592,8 @@ Error set_num_threads(int threads) {
     return {};
 }
 
-Error release_cached_device_memory() {
+Error release_cached_memory() {
+    scratch_release_thread_cache();
 #ifdef HMLSTM_WITH_CUDA
     release_kept_blocks();
 #endif

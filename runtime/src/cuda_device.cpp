@@ -228,7 +228,7 @@ namespace {
 
 // hmlstm's memory pool per device. Its release threshold is unlimited, so memory freed into it stays reserved for
 // the next call instead of going back to the driver at each synchronisation (the default pool's threshold is 0):
-// a steady state of calls maps no new memory. release_cached_device_memory() hands the unused part back.
+// a steady state of calls maps no new memory. release_cached_memory() hands the unused part back.
 struct DevicePools {
     std::mutex lock;
     std::vector<std::pair<int, void *>> by_device;
@@ -301,7 +301,7 @@ Error trim_device_pools() {
     std::lock_guard<std::mutex> guard(pools.lock);
     for (const auto &entry : pools.by_device) {
         const CUresult r = d.cuMemPoolTrimTo(entry.second, 0);
-        if (r != 0) return device_error("release_cached_device_memory", "cuMemPoolTrimTo failed (" + d.name(r) + ")");
+        if (r != 0) return device_error("release_cached_memory", "cuMemPoolTrimTo failed (" + d.name(r) + ")");
     }
     return {};
 }

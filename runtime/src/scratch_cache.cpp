@@ -72,4 +72,12 @@ void scratch_free(void *, void *ptr) {
     std::free(base);
 }
 
+void scratch_release_thread_cache() {
+    for (void *&b : cache.blocks) {
+        std::free(b);
+        b = nullptr;
+    }
+    cache.cached_bytes = 0;
+}
+
 }  // namespace hmlstm::detail

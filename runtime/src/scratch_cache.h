@@ -12,5 +12,7 @@ namespace hmlstm::detail {
 
 void *scratch_malloc(void *user_context, size_t bytes);
 void scratch_free(void *user_context, void *ptr);
+// Frees the blocks the calling thread's cache holds.
+void scratch_release_thread_cache();
 
 }  // namespace hmlstm::detail

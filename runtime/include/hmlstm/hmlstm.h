@@ -17,7 +17,7 @@
 // Threads: every call is safe to make from several threads at once; the kernels share one thread pool whose size
 // set_num_threads() sets (default: the number of cores, or the HL_NUM_THREADS environment variable). Host scratch
 // memory is kept per thread for its next call (up to 64 blocks, 512 MiB), so calls after the first map and fault in
-// no new memory; it goes when the thread ends.
+// no new memory; it goes when the thread ends, or at release_cached_memory().
 #pragma once
 
 #include <cstdint>
@@ -56,7 +56,7 @@ enum class Device : int { cpu = 0, cuda = 1 };
 // made, except that the first call in a context loads the kernels and allocates a small zero-filled buffer (and
 // again when a call needs a larger one). Scratch memory (the kernels' intermediate results) comes from hmlstm's
 // stream-ordered memory pool of the device (cuMemAllocFromPoolAsync), which keeps what it has reserved for later
-// calls; release_cached_device_memory() hands the unused part back. Launch errors are reported; errors inside a
+// calls; release_cached_memory() hands the unused part back. Launch errors are reported; errors inside a
 // kernel surface at the caller's next synchronisation.
 struct DeviceOptions {
     Device kind = Device::cpu;
@@ -219,9 +219,10 @@ std::string tuning_table_origin(Device device);
 // ---- Library settings and facts.
 Error set_num_threads(int threads);
 int num_threads();
-// Returns the device memory that hmlstm's pools hold but no queued or running kernel uses (after a large call, or
-// before handing the GPU to someone else). Later calls allocate again. A no-op without CUDA.
-Error release_cached_device_memory();
+// Returns the memory hmlstm keeps for later calls: the calling thread's host scratch blocks, and the device memory
+// that hmlstm's pools hold but no queued or running kernel uses (after a large call, or before handing the GPU to
+// someone else). Later calls allocate again.
+Error release_cached_memory();
 const int64_t *compiled_chunk_sizes(int *count);
 // The chunkwise forward's compiled schedules on a device, "default" first (every chunk size has each one).
 const std::vector<std::string> &compiled_chunkwise_schedules(Device device);
