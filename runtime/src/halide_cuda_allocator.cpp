@@ -5,8 +5,9 @@
 // runtime's weak ones; the pool reuses memory on the stream that freed it without any synchronisation.
 //
 // Small blocks (the decode step's intermediates: a few KiB) skip even the pool: a driver call costs microseconds,
-// as much as the step's kernels, so up to kMaxKept of them wait here, per context and stream, for the next call.
-// Reuse on the stream that freed a block is safe without an event: its next user is queued after its last one.
+// as much as the step's kernels, so the last kMaxKept freed wait here, per context and stream, for the next call.
+// Reuse on the stream that freed a block is safe without an event: its next user is queued after its last one
+// (as in Halide's cache, blocks are keyed by the stream's handle).
 #include <mutex>
 #include <vector>
 
@@ -82,12 +83,20 @@ uint64_t take_kept(const CudaPlacement &placement, size_t bytes) {
     return 0;
 }
 
-bool keep(const CudaPlacement &placement, size_t bytes, uint64_t ptr) {
-    KeptBlocks &k = kept();
-    std::lock_guard<std::mutex> guard(k.lock);
-    if (k.blocks.size() >= kMaxKept) return false;
-    k.blocks.push_back({placement, bytes, ptr});
-    return true;
+// Keeps a freed small block; when the list is full, the oldest one goes back to the pool, so that the blocks of
+// the calls being repeated (a decode loop after a prefill) stay.
+void keep(const CudaPlacement &placement, size_t bytes, uint64_t ptr) {
+    KeptBlock oldest{};
+    {
+        KeptBlocks &k = kept();
+        std::lock_guard<std::mutex> guard(k.lock);
+        if (k.blocks.size() >= kMaxKept) {
+            oldest = k.blocks.front();
+            k.blocks.erase(k.blocks.begin());
+        }
+        k.blocks.push_back({placement, bytes, ptr});
+    }
+    if (oldest.ptr) hmlstm::detail::pool_free(oldest.placement, oldest.ptr);
 }
 
 }  // namespace
@@ -138,7 +147,11 @@ extern "C" int halide_cuda_device_free(void *user_context, halide_buffer_t *buf)
     CudaPlacement placement;
     if (placement_of(user_context, &placement)) {
         const size_t small = small_class(buf->size_in_bytes());
-        if (!small || !keep(placement, small, buf->device)) hmlstm::detail::pool_free(placement, buf->device);
+        if (small) {
+            keep(placement, small, buf->device);
+        } else {
+            hmlstm::detail::pool_free(placement, buf->device);
+        }
     }
     buf->device = 0;
     buf->device_interface = nullptr;
