@@ -594,9 +594,6 @@ Error set_num_threads(int threads) {
 
 Error release_cached_memory() {
     scratch_release_thread_cache();
-#ifdef HMLSTM_WITH_CUDA
-    release_kept_blocks();
-#endif
     return trim_device_pools();
 }
 

@@ -264,9 +264,8 @@ Error current_pool(const char *function, void **pool) {
     return {};
 }
 
-}  // namespace
-
-Error pool_allocate(const char *function, const CudaPlacement &placement, int64_t bytes, uint64_t *ptr) {
+// Memory straight from the pool of the placement's device, allocated and freed in stream order.
+Error allocate_from_pool(const char *function, const CudaPlacement &placement, size_t bytes, uint64_t *ptr) {
     const Driver &d = driver();
     if (!d.cuMemAllocFromPoolAsync) {
         return device_error(function, "the CUDA driver lacks stream-ordered memory pools (CUDA 11.2 or later)");
@@ -277,8 +276,7 @@ Error pool_allocate(const char *function, const CudaPlacement &placement, int64_
     Error e = current_pool(function, &pool);
     if (!e.ok()) return e;
     CUdeviceptr p = 0;
-    const CUresult r =
-        d.cuMemAllocFromPoolAsync(&p, static_cast<size_t>(std::max<int64_t>(bytes, 4)), pool, placement.stream);
+    const CUresult r = d.cuMemAllocFromPoolAsync(&p, std::max<size_t>(bytes, 4), pool, placement.stream);
     if (r != 0) {
         return {r == 2 ? Status::out_of_memory : Status::device_error,
                 std::string(function) + ": allocating " + std::to_string(bytes) + " bytes of device scratch failed (" +
@@ -288,13 +286,101 @@ Error pool_allocate(const char *function, const CudaPlacement &placement, int64_
     return {};
 }
 
-void pool_free(const CudaPlacement &placement, uint64_t ptr) {
-    if (!ptr) return;
+void free_to_pool(const CudaPlacement &placement, uint64_t ptr) {
     ScopedContext current(placement.context);
     driver().cuMemFreeAsync(ptr, placement.stream);
 }
 
+// Small blocks (the decode step's intermediates and pointer tables: a few KiB) skip even the pool: a driver call
+// costs microseconds, as much as the step's kernels, so the last kMaxKept freed wait here, per context and stream,
+// for the next call. Reuse on the stream that freed a block is safe without an event: its next user is queued after
+// its last one.
+constexpr size_t kSmallBlock = size_t(1) << 20, kMaxKept = 64;
+
+// A small block's size class (a power of two from 256 bytes), so that calls of nearby shapes share blocks; 0 for a
+// large block, which goes to the pool as it is.
+size_t small_class(int64_t bytes) {
+    if (bytes > int64_t(kSmallBlock)) return 0;
+    size_t c = 256;
+    while (int64_t(c) < bytes) c *= 2;
+    return c;
+}
+
+struct KeptBlock {
+    CudaPlacement placement;
+    size_t bytes;
+    uint64_t ptr;
+};
+
+struct KeptBlocks {
+    std::mutex lock;
+    std::vector<KeptBlock> blocks;
+};
+
+KeptBlocks &kept() {
+    static KeptBlocks k;
+    return k;
+}
+
+uint64_t take_kept(const CudaPlacement &placement, size_t bytes) {
+    KeptBlocks &k = kept();
+    std::lock_guard<std::mutex> guard(k.lock);
+    for (auto b = k.blocks.begin(); b != k.blocks.end(); ++b) {
+        if (b->bytes == bytes && b->placement.context == placement.context &&
+            b->placement.stream == placement.stream) {
+            const uint64_t ptr = b->ptr;
+            k.blocks.erase(b);
+            return ptr;
+        }
+    }
+    return 0;
+}
+
+// Keeps a freed small block; when the list is full, the oldest one goes back to the pool, so that the blocks of
+// the calls being repeated (a decode loop after a prefill) stay.
+void keep(const CudaPlacement &placement, size_t bytes, uint64_t ptr) {
+    KeptBlock oldest{};
+    {
+        KeptBlocks &k = kept();
+        std::lock_guard<std::mutex> guard(k.lock);
+        if (k.blocks.size() >= kMaxKept) {
+            oldest = k.blocks.front();
+            k.blocks.erase(k.blocks.begin());
+        }
+        k.blocks.push_back({placement, bytes, ptr});
+    }
+    if (oldest.ptr) free_to_pool(oldest.placement, oldest.ptr);
+}
+
+void release_kept_blocks() {
+    std::vector<KeptBlock> blocks;
+    {
+        KeptBlocks &k = kept();
+        std::lock_guard<std::mutex> guard(k.lock);
+        blocks.swap(k.blocks);
+    }
+    for (const KeptBlock &b : blocks) free_to_pool(b.placement, b.ptr);
+}
+
+}  // namespace
+
+Error pool_allocate(const char *function, const CudaPlacement &placement, int64_t bytes, uint64_t *ptr) {
+    const size_t small = small_class(bytes);
+    if (small && (*ptr = take_kept(placement, small))) return {};
+    return allocate_from_pool(function, placement, small ? small : size_t(bytes), ptr);
+}
+
+void pool_free(const CudaPlacement &placement, uint64_t ptr, int64_t bytes) {
+    if (!ptr) return;
+    if (const size_t small = small_class(bytes)) {
+        keep(placement, small, ptr);
+    } else {
+        free_to_pool(placement, ptr);
+    }
+}
+
 Error trim_device_pools() {
+    release_kept_blocks();
     const Driver &d = driver();
     if (!d.loaded || !d.cuMemAllocFromPoolAsync) return {};
     DevicePools &pools = device_pools();
@@ -308,10 +394,10 @@ Error trim_device_pools() {
 
 Error DeviceScratch::allocate(const char *function, const CudaPlacement &placement, int64_t bytes) {
     Error e = pool_allocate(function, placement, bytes, &ptr_);
-    if (e.ok()) placement_ = placement;
+    if (e.ok()) placement_ = placement, bytes_ = bytes;
     return e;
 }
 
-DeviceScratch::~DeviceScratch() { pool_free(placement_, ptr_); }
+DeviceScratch::~DeviceScratch() { pool_free(placement_, ptr_, bytes_); }
 
 }  // namespace hmlstm::detail

@@ -30,9 +30,11 @@ Error device_discard(const char *function, void *context, int64_t bytes, uint64_
 
 // Stream-ordered device memory from hmlstm's pool of the context's device: allocated on the call's stream, and
 // freed on it after every kernel queued before. The pool keeps what it has reserved (no release at
-// synchronisation), so calls after the first map no memory; trim_device_pools() gives the unused part back.
+// synchronisation), so calls after the first map no memory; blocks up to 1 MiB are kept per context and stream
+// without any driver call. pool_free takes the size the block was allocated with. trim_device_pools() gives the
+// kept blocks and the pool's unused part back.
 Error pool_allocate(const char *function, const CudaPlacement &placement, int64_t bytes, uint64_t *ptr);
-void pool_free(const CudaPlacement &placement, uint64_t ptr);
+void pool_free(const CudaPlacement &placement, uint64_t ptr, int64_t bytes);
 Error trim_device_pools();
 
 // Pool memory for one call's intermediate results, freed on the call's stream when the object goes.
@@ -47,6 +49,7 @@ public:
 private:
     CudaPlacement placement_;
     uint64_t ptr_ = 0;
+    int64_t bytes_ = 0;
 };
 
 // Queues a fill of [ptr, ptr + bytes) with zero bytes on the call's stream.

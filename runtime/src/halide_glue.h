@@ -46,8 +46,6 @@ void install_halide_hooks();
 
 // With CUDA: makes the linker take halide_cuda_allocator.cpp, whose device allocator replaces Halide's.
 void use_pool_for_halide_buffers();
-// With CUDA: returns the small blocks that allocator keeps for later calls to the pool.
-void release_kept_blocks();
 
 // Maps a kernel's return code to an Error naming the function.
 Error kernel_result(int code, const CallContext &ctx);
