@@ -8,6 +8,7 @@
 #pragma once
 
 #include "batched_product.h"
+#include "lane_sum.h"
 
 namespace hmlstm {
 
@@ -43,6 +44,7 @@ struct ChunkwiseFuncs {
     Func q_inter{"q_inter"};  // qbar of the spec
     Func scores{"scores"}, intra_weight{"intra_weight"};
     Func h_num{"h_num"}, h_den_dot{"h_den_dot"}, den{"den"}, h_chunk{"h_chunk"}, h{"h"};
+    LaneSum den_sum;  // tensor_cores only: h_den_dot's two sums in a warp's order (lane_sum.h)
     // tensor_cores only: the products' stored operands and the two parts of the numerator
     Func q_operand{"q_operand"}, k_operand{"k_operand"}, v_operand{"v_operand"}, kw_operand{"kw_operand"};
     Func w_operand{"w_operand"}, h_inter{"h_inter"}, h_intra{"h_intra"};
@@ -57,6 +59,12 @@ struct ChunkwiseFuncs {
 // rounds to |F| 2^-24 (at most 256 * 30 * 2^-24 = 5e-4 in the exponent, for closed forget gates), not to its own
 // size; the diagonal F(tau) - F(tau) stays exact.
 inline bool uses_gate_prefix_sums(const ChunkwiseInputs &in) { return in.tensor_cores; }
+
+// The exponential of the L x L intra-chunk weights, the one exp per element of the chunk's matrix stages: the GPU's
+// approximate one on the tensor-core paths (16-bit bound; their operands round to 2^-8 anyway), else Halide's.
+inline Expr weight_exp(const ChunkwiseInputs &in, const Expr &x) {
+    return in.tensor_cores ? approximate_exp(x) : Halide::exp(x);
+}
 
 // `f` may come with c_state, n_state and m_state set: undefined Funcs (a generator's outputs) get the state scan,
 // defined ones (states the forward saved, read back by the backward) are used as they are.
@@ -157,8 +165,8 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
         f.scores(sigma, tau, c, bh) = 0.0f;
         f.scores(sigma, tau, c, bh) += f.q_chunk(f.r_dqk, tau, c, bh) * f.k_transposed(sigma, f.r_dqk, c, bh);
     }
-    f.intra_weight(sigma, tau, c, bh) =
-        f.scores(sigma, tau, c, bh) * (scale * Halide::exp(f.intra_log_weight(sigma, tau, c, bh) - f.m_out(tau, c, bh)));
+    Expr intra_decay = scale * weight_exp(in, f.intra_log_weight(sigma, tau, c, bh) - f.m_out(tau, c, bh));
+    f.intra_weight(sigma, tau, c, bh) = f.scores(sigma, tau, c, bh) * intra_decay;
 
     if (in.tensor_cores) {
         // The state product in TF32 (the state stays float32), the intra-chunk one on the operands' type.
@@ -174,9 +182,17 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
         f.h_num(dv, tau, c, bh) += f.q_inter(f.r_dqk, tau, c, bh) * f.c_state(dv_state, f.r_dqk, c, bh);
         f.h_num(dv, tau, c, bh) += f.intra_weight(f.r_sigma, tau, c, bh) * f.v_chunk(dv, f.r_sigma, c, bh);
     }
-    f.h_den_dot(tau, c, bh) = 0.0f;
-    f.h_den_dot(tau, c, bh) += f.q_inter(f.r_dqk, tau, c, bh) * f.n_state(f.r_dqk, c, bh);
-    f.h_den_dot(tau, c, bh) += f.intra_weight(f.r_sigma, tau, c, bh);
+    if (in.tensor_cores) {
+        f.den_sum = define_lane_sum(
+            "h_den_dot", {tau, c, bh},
+            {{[&](const Expr &d) { return f.q_inter(d, tau, c, bh) * f.n_state(d, c, bh); }, in.dhqk},
+             {[&](const Expr &s) { return f.intra_weight(s, tau, c, bh); }, L}});
+        f.h_den_dot(tau, c, bh) = f.den_sum.total();
+    } else {
+        f.h_den_dot(tau, c, bh) = 0.0f;
+        f.h_den_dot(tau, c, bh) += f.q_inter(f.r_dqk, tau, c, bh) * f.n_state(f.r_dqk, c, bh);
+        f.h_den_dot(tau, c, bh) += f.intra_weight(f.r_sigma, tau, c, bh);
+    }
     Expr floor = Halide::select(in.stabilize_correctly, in.norm_val * Halide::exp(-f.m_out(tau, c, bh)), in.norm_val);
     f.den(tau, c, bh) = normalizer(f.h_den_dot(tau, c, bh), floor, in.eps);
     f.h_chunk(dv, tau, c, bh) = f.h_num(dv, tau, c, bh) / f.den(tau, c, bh);

@@ -50,6 +50,7 @@ struct ChunkwiseBackwardFuncs {
     Func dq_intra{"dq_intra"}, dk_intra{"dk_intra"}, dv_intra{"dv_intra"}, dv_state{"dv_state"};
     Func inter_gate{"inter_gate"}, state_gate{"state_gate"}, decay_gate{"decay_gate"};  // E, a, dF / F above
     Func decay_gate_rows{"decay_gate_rows"};
+    LaneSum inter_gate_sum, state_gate_sum, intra_spanning_sum;  // tensor_cores only: the sums in a warp's order
     Func intra_suffix{"intra_suffix"};  // (sigma, tau, c, bh): sum_{tau' >= tau} dlogD(sigma, tau')
     Func intra_spanning{"intra_spanning"}, gate_suffix{"gate_suffix"}, gate_prefix{"gate_prefix"};
     Func dq{"dq"}, dk{"dk"}, dv{"dv"}, di{"di"}, df{"df"}, dc_initial{"dc_initial"}, dm_initial{"dm_initial"};
@@ -99,7 +100,8 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
         b.d_weight(sigma, tau, c, bh) = 0.0f;
         b.d_weight(sigma, tau, c, bh) += b.dh_scaled(b.r_dv, tau, c, bh) * b.v_transposed(sigma, b.r_dv, c, bh);
     }
-    b.intra_decay(sigma, tau, c, bh) = scale * Halide::exp(f.intra_log_weight(sigma, tau, c, bh) - f.m_out(tau, c, bh));
+    b.intra_decay(sigma, tau, c, bh) =
+        scale * weight_exp(in, f.intra_log_weight(sigma, tau, c, bh) - f.m_out(tau, c, bh));
     Expr dw = in.tensor_cores ? b.d_weight(sigma, tau, c, bh) / f.den(tau, c, bh) : b.d_weight(sigma, tau, c, bh);
     b.d_intra(sigma, tau, c, bh) = {dw * b.intra_decay(sigma, tau, c, bh), dw * f.intra_weight(sigma, tau, c, bh)};
     auto d_scores = [&](const Expr &s_, const Expr &t_) { return b.d_intra(s_, t_, c, bh)[0]; };
@@ -141,10 +143,21 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     }
 
     // Gate gradients, per chunk (see the top).
-    b.inter_gate(tau, c, bh) = 0.0f;
-    b.inter_gate(tau, c, bh) += f.q_chunk(r_dqk, tau, c, bh) * b.dq_inter(r_dqk, tau, c, bh);
-    b.state_gate(sigma, c, bh) = 0.0f;
-    b.state_gate(sigma, c, bh) += f.k_chunk(r_dqk, sigma, c, bh) * b.dk_state(r_dqk, sigma, c, bh);
+    if (in.tensor_cores) {
+        b.inter_gate_sum = define_lane_sum(
+            "inter_gate", {tau, c, bh},
+            {{[&](const Expr &d) { return f.q_chunk(d, tau, c, bh) * b.dq_inter(d, tau, c, bh); }, in.dhqk}});
+        b.inter_gate(tau, c, bh) = b.inter_gate_sum.total();
+        b.state_gate_sum = define_lane_sum(
+            "state_gate", {sigma, c, bh},
+            {{[&](const Expr &d) { return f.k_chunk(d, sigma, c, bh) * b.dk_state(d, sigma, c, bh); }, in.dhqk}});
+        b.state_gate(sigma, c, bh) = b.state_gate_sum.total();
+    } else {
+        b.inter_gate(tau, c, bh) = 0.0f;
+        b.inter_gate(tau, c, bh) += f.q_chunk(r_dqk, tau, c, bh) * b.dq_inter(r_dqk, tau, c, bh);
+        b.state_gate(sigma, c, bh) = 0.0f;
+        b.state_gate(sigma, c, bh) += f.k_chunk(r_dqk, sigma, c, bh) * b.dk_state(r_dqk, sigma, c, bh);
+    }
     b.decay_gate_rows(dv, c, bh) = 0.0f;
     b.decay_gate_rows(dv, c, bh) += b.dc_state(dv, r_dqk, c + 1, bh) * f.c_state(dv, r_dqk, c, bh);
     b.decay_gate(c, bh) = 0.0f;
@@ -154,8 +167,15 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     b.intra_suffix(sigma, tau, c, bh) = Halide::undef<float>();
     b.intra_suffix(sigma, L, c, bh) = 0.0f;
     b.intra_suffix(sigma, rt, c, bh) = b.intra_suffix(sigma, rt + 1, c, bh) + d_log_weight(sigma, rt);
-    b.intra_spanning(tau, c, bh) = 0.0f;
-    b.intra_spanning(tau, c, bh) += Halide::select(r_sigma < tau, b.intra_suffix(r_sigma, tau, c, bh), 0.0f);
+    if (in.tensor_cores) {
+        b.intra_spanning_sum = define_lane_sum(
+            "intra_spanning", {tau, c, bh},
+            {{[&](const Expr &s) { return Halide::select(s < tau, b.intra_suffix(s, tau, c, bh), 0.0f); }, L}});
+        b.intra_spanning(tau, c, bh) = b.intra_spanning_sum.total();
+    } else {
+        b.intra_spanning(tau, c, bh) = 0.0f;
+        b.intra_spanning(tau, c, bh) += Halide::select(r_sigma < tau, b.intra_suffix(r_sigma, tau, c, bh), 0.0f);
+    }
     b.gate_suffix(tau, c, bh) = Halide::undef<float>();
     b.gate_suffix(L, c, bh) = 0.0f;
     b.gate_suffix(rt, c, bh) = b.gate_suffix(rt + 1, c, bh) + b.inter_gate(rt, c, bh);

@@ -1,6 +1,7 @@
-// CUDA schedule of the chunkwise backward (math: generators/chunkwise_backward.h). Plain SIMT, as the forward's
-// SIMT schedule: one thread per element of each stage at root, reductions serial inside the thread, the scans over
-// chunks (and over a chunk's positions) serial inside the thread that owns one entry.
+// CUDA schedule of the chunkwise backward (math: generators/chunkwise_backward.h). SIMT around the products, as the
+// forward's schedule: one thread per element (or 4 consecutive ones) of each stage at root, reductions serial
+// inside the thread except the tensor-core path's per-position sums (a warp per position, lane_sums), the scans
+// over chunks (and over a chunk's positions) serial inside the thread that owns one entry.
 #include "chunkwise_cuda_stages.h"
 
 namespace hmlstm {
@@ -24,15 +25,15 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
         for (Func fn : {f.k_operand, f.v_operand}) st.tiled_vectors(fn, fn.args()[0], fn.args()[1]);
     }
     if (!recompute_states || tensor_cores) {
-        f.k_weighted.compute_root();
-        st.tiled(f.k_weighted, f.dqk, f.sigma);
+        st.tiled_vectors(f.k_weighted, f.dqk, f.sigma);
     }
 
     // (3) stabilizers, weights, normalizers and the scaled output gradients of every chunk
     st.output_factors(chunk);
     st.tiled_vectors(f.q_inter, f.dqk, f.tau);
     if (tensor_cores) {
-        for (Func fn : {f.q_operand, f.w_operand}) st.tiled_vectors(fn, fn.args()[0], fn.args()[1]);
+        st.tiled_vectors(f.q_operand, f.dqk, f.tau);
+        st.tiled_vectors(f.w_operand, f.sigma, f.tau, chunk);
         f.scores.compute_root();
     } else {
         st.tiled_root(f.intra_weight, f.sigma, f.tau);
@@ -52,11 +53,12 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
 
     // (5) the gradients' products: on tensor cores, from stored operands, summed where the outputs read them; or
     // each output element's reduction in its thread
-    st.tiled_root(b.d_intra, f.sigma, f.tau);
+    st.tiled_vectors(b.d_intra, f.sigma, f.tau, chunk);
     if (tensor_cores) {
-        for (Func fn : {b.dh_operand, b.w_scaled_operand, b.ds_operand, b.dh_inter, b.v_weighted, b.dc_next}) {
+        for (Func fn : {b.dh_operand, b.dh_inter, b.v_weighted, b.dc_next}) {
             st.tiled_vectors(fn, fn.args()[0], fn.args()[1]);
         }
+        for (Func fn : {b.w_scaled_operand, b.ds_operand}) st.tiled_vectors(fn, f.sigma, f.tau, chunk);
         for (Func fn : {b.d_weight, b.dq_inter, b.dq_intra, b.dk_state, b.dk_intra, b.dv_intra, b.dv_state}) {
             fn.compute_root();
         }
@@ -70,8 +72,14 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
     }
 
     // (6) gate gradients
-    for (Func fn : {b.inter_gate, b.intra_spanning}) st.rowwise_root(fn, f.tau, chunk);
-    st.rowwise_root(b.state_gate, f.sigma, chunk);
+    if (tensor_cores) {
+        st.lane_sums(b.inter_gate, b.inter_gate_sum, f.tau, st.positions_per_block);
+        st.lane_sums(b.state_gate, b.state_gate_sum, f.sigma, st.positions_per_block);
+        st.lane_sums(b.intra_spanning, b.intra_spanning_sum, f.tau, st.positions_per_block);
+    } else {
+        for (Func fn : {b.inter_gate, b.intra_spanning}) st.rowwise_root(fn, f.tau, chunk);
+        st.rowwise_root(b.state_gate, f.sigma, chunk);
+    }
     st.rowwise_root(b.decay_gate_rows, f.dv, tx);
     b.decay_gate.compute_root().gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
     b.decay_gate.update().gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
@@ -82,9 +90,7 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
         for (int u : {0, 1}) fn.update(u).gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
     }
 
-    for (Func fn : {out.dq, out.dk, out.dv}) {
-        fn.gpu_tile(fn.args()[0], f.t, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
-    }
+    for (Func fn : {out.dq, out.dk, out.dv}) st.per_token_vectors(fn, fn.args()[0]);
     for (Func fn : {out.di, out.df}) fn.gpu_tile(f.t, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
     out.dc_initial.gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
     b.dm_initial_rows.compute_root();

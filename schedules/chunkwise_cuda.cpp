@@ -1,7 +1,8 @@
 // CUDA schedule of the chunkwise form (math: generators/chunkwise.h). SIMT stages around the products (on tensor
-// cores through cuBLAS, or Halide's own): one thread per output element of most stages, reductions serial inside
-// the thread except the normalizer's, which 32 lanes share; the scans over chunks serial inside a thread that owns
-// one state entry. Stages that index chunks fuse (chunk, batch-head) into one block dimension.
+// cores through cuBLAS, or Halide's own): one thread per output element of most stages (4 consecutive ones in the
+// elementwise stages), reductions serial inside the thread except the tensor-core path's normalizer, a warp per
+// position; the scans over chunks serial inside a thread that owns one state entry. Stages that index chunks fuse
+// (chunk, batch-head) into one block dimension.
 #include "chunkwise_cuda_stages.h"
 
 namespace hmlstm {
@@ -15,7 +16,6 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
     const TailStrategy guard = st.guard;
     Var x_o = st.x_o, y_o = st.y_o, x_i = st.x_i, y_i = st.y_i;
     auto tiled = [&](Stage s, const Var &x, const Var &y) { st.tiled(s, x, y); };
-    auto tiled_vectors = [&](Func fn, const Var &x, const Var &y) { st.tiled_vectors(fn, x, y); };
     auto per_head = [&](Stage s, const Var &x) { st.per_head(s, x); };
 
     st.gates(chunk);
@@ -23,9 +23,10 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
 
     // (3) every chunk's outputs
     st.output_factors(chunk);
-    tiled_vectors(f.q_inter, f.dqk, f.tau);
+    st.tiled_vectors(f.q_inter, f.dqk, f.tau);
     if (tensor_cores) {
-        for (Func fn : {f.q_operand, f.w_operand}) tiled_vectors(fn, fn.args()[0], fn.args()[1]);
+        st.tiled_vectors(f.q_operand, f.dqk, f.tau);
+        st.tiled_vectors(f.w_operand, f.sigma, f.tau, chunk);
         for (Func fn : {f.scores, f.h_inter, f.h_intra}) fn.compute_root();
     } else {
         f.intra_weight.compute_root();
@@ -42,10 +43,7 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
         tiled(f.h_chunk, f.dv, f.tau);
         f.h_num.compute_at(f.h_chunk, x_i);
     }
-    // Four consecutive features per thread, for more loads in flight (h is one pass over the numerator).
-    Var dv_o("dv_o"), dv_i("dv_i"), dv_v("dv_v"), t_o("t_o"), t_i("t_i");
-    out.h.split(f.dv, dv_o, dv_i, 4 * tx, guard).split(dv_i, dv_i, dv_v, 4, guard).split(f.t, t_o, t_i, ty, guard)
-        .reorder(dv_v, dv_i, t_i, dv_o, t_o, f.bh).vectorize(dv_v).gpu_threads(dv_i, t_i).gpu_blocks(dv_o, t_o, f.bh);
+    st.per_token_vectors(out.h, f.dv);
 
     out.c_last.gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
     out.n_last.gpu_tile(f.dqk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);

@@ -14,6 +14,8 @@ struct ChunkwiseCudaStages {
     Halide::TailStrategy guard = Halide::TailStrategy::GuardWithIf;
     Halide::Var cb{"cb"}, o{"o"}, i{"i"}, x_o{"x_o"}, y_o{"y_o"}, x_i{"x_i"}, y_i{"y_i"}, x_v{"x_v"};
 
+    static constexpr int positions_per_block = 8;  // of the lane sums: 8 warps of 32 lanes
+
     ChunkwiseCudaStages(ChunkwiseFuncs &funcs, const CudaKnobs &k) : f(funcs), tx(k.threads), ty(k.rows) {}
 
     // A stage over (x, y, c, bh): tiles of tx x ty threads, blocks over tiles and (chunk, batch-head).
@@ -28,12 +30,25 @@ struct ChunkwiseCudaStages {
     }
     // An elementwise stage over (x, y, c, bh) with 4 consecutive x per thread. A warp spans 128 consecutive x, so
     // that head dimensions and chunk sizes of 128 leave no thread idle (a 64-thread row left half of them idle:
-    // measured 2026-12-02); the block's other warps take more rows.
-    void tiled_vectors(Halide::Func fn, const Halide::Var &x, const Halide::Var &y) {
-        const int lanes = 32, rows = std::max(1, tx * ty / lanes);
-        fn.compute_root().fuse(f.c, f.bh, cb)
-            .split(x, x_o, x_i, 4 * lanes, guard).split(x_i, x_i, x_v, 4, guard).split(y, y_o, y_i, rows, guard)
+    // measured 2026-12-02); the block's other warps take more rows. x_extent: x's extent where it is known to be
+    // shorter (a chunk's positions), so that a warp covers more rows of x instead of idling past its end. The
+    // stored x extent rounds up to the warp's span: rows then start 16-byte aligned, and Halide emits 16-byte loads
+    // and stores of the 4 (a guarded x split made every access scalar and predicated); the columns past the end are
+    // computed from clamped feature indices and never read.
+    void tiled_vectors(Halide::Func fn, const Halide::Var &x, const Halide::Var &y, int x_extent = 128) {
+        const int lanes = std::clamp(x_extent / 4, 1, 32), rows = std::max(1, tx * ty / lanes);
+        fn.compute_root().align_bounds(x, 4 * lanes).align_storage(x, 4 * lanes).fuse(f.c, f.bh, cb)
+            .split(x, x_o, x_i, 4 * lanes, Halide::TailStrategy::RoundUp).split(x_i, x_i, x_v, 4)
+            .split(y, y_o, y_i, rows, guard)
             .reorder(x_v, x_i, y_i, x_o, y_o, cb).vectorize(x_v).gpu_threads(x_i, y_i).gpu_blocks(x_o, y_o, cb);
+    }
+    // An output per token, out(x, t, bh), from the chunk layout: 4 consecutive features per thread, for more loads
+    // in flight (a pass over float32 products' results; h measured 1.37 -> 0.62 ms with it, 2026-12-02).
+    void per_token_vectors(Halide::Func out, const Halide::Var &x) {
+        Halide::Var x_outer("x_outer"), t_o("t_o"), t_i("t_i");
+        out.split(x, x_outer, x_i, 4 * tx, guard).split(x_i, x_i, x_v, 4, guard).split(f.t, t_o, t_i, ty, guard)
+            .reorder(x_v, x_i, t_i, x_outer, t_o, f.bh).vectorize(x_v).gpu_threads(x_i, t_i)
+            .gpu_blocks(x_outer, t_o, f.bh);
     }
     // A stage over (x, c, bh): a row of threads per (chunk, batch-head).
     void rowwise(Halide::Stage s, const Halide::Var &x, int threads) {
@@ -44,6 +59,17 @@ struct ChunkwiseCudaStages {
         fn.compute_root();
         rowwise(fn, x, threads);
         for (int u = 0; u < fn.num_update_definitions(); u++) rowwise(fn.update(u), x, threads);
+    }
+    // A per-position sum defined as a LaneSum (generators/lane_sum.h), fn(x, c, bh) = s.total(): a warp per
+    // position, its 32 lanes reading consecutive features (coalesced), the butterfly on register shuffles. A thread
+    // per position walking its own row would read 32 rows at once, one word of each.
+    void lane_sums(Halide::Func fn, const LaneSum &s, const Halide::Var &x, int positions) {
+        fn.compute_root().fuse(f.c, f.bh, cb).split(x, o, i, positions, guard).gpu_blocks(o, cb).gpu_threads(i);
+        std::vector<Halide::Func> stages{s.partial};
+        stages.insert(stages.end(), s.steps.begin(), s.steps.end());
+        for (Halide::Func stage : stages) stage.compute_at(fn, i).bound(s.u, 0, LaneSum::lanes).gpu_lanes(s.u);
+        Halide::Func partial = s.partial;
+        for (int u = 0; u < partial.num_update_definitions(); u++) partial.update(u).gpu_lanes(s.u);
     }
     // A stage over (bh) alone, or the pure (x, bh) stages of the scans.
     void per_head(Halide::Stage s, const Halide::Var &x) {
@@ -82,7 +108,16 @@ struct ChunkwiseCudaStages {
     // coalesced lanes (then adding the lanes per position) took twice as long; the sums as products of a row of
     // ones with the bfloat16 weights (and of n with q_inter in TF32) put bfloat16 outputs 1.3-1.5% off, past the
     // 16-bit bound.
-    void normalizer_dots(int chunk) { rowwise_root(f.h_den_dot, f.tau, chunk); }
+    // The normalizer itself at root, once per position (inlined, its floor's exp would be computed for every element
+    // of the stages that divide by it), its sums inside the position's thread.
+    void normalizer_dots(int chunk) {
+        if (f.den_sum.partial.defined()) {  // the tensor-core paths' sums in a warp's order
+            lane_sums(f.den, f.den_sum, f.tau, positions_per_block);
+            return;
+        }
+        rowwise_root(f.den, f.tau, chunk);
+        f.h_den_dot.compute_at(f.den, i);
+    }
 
     // (2) each chunk's state contribution, then the scan over chunks. The gate-weighted keys are stored once, so
     // that the product's inner loop does no exponentials.
@@ -94,8 +129,7 @@ struct ChunkwiseCudaStages {
             }
             f.c_delta.compute_root();
         } else {
-            f.k_weighted.compute_root();
-            tiled(f.k_weighted, f.dqk, f.sigma);
+            tiled_vectors(f.k_weighted, f.dqk, f.sigma);
             tiled_root(f.c_delta, f.dv, f.dqk);
         }
         rowwise_root(f.n_delta, f.dqk, tx);

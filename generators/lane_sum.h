@@ -1,0 +1,64 @@
+// A sum over features in the order a GPU warp adds it: 32 interleaved partial sums (partial u holds features
+// u, u + 32, u + 64, ...), then a butterfly of rotations, lane u adding lane (u + w) mod 32 for w = 16, 8, 4, 2, 1,
+// after which every lane holds the whole sum. The same sum as an RDom reduction, in another order; the tensor-core
+// paths use it for the per-position sums over rows that a warp reads coalesced (a schedule puts u on the lanes and
+// the butterfly on register shuffles: schedules/chunkwise_cuda_stages.h, lane_sums). Halide 21 lowers an
+// rfactor-ed atomic update across lanes only on Metal, so the butterfly is written out.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "mlstm_math.h"
+
+namespace hmlstm {
+
+struct LaneSum {
+    static constexpr int lanes = 32;
+    Var u{"u"};
+    Func partial;             // (u, args...): one update per range of terms
+    std::vector<Func> steps;  // the butterfly; steps.back()(u, args...) is the whole sum at every u
+    std::vector<Var> args;
+    Expr total() const {  // the sum, as lane 0 holds it
+        std::vector<Expr> at{0};
+        at.insert(at.end(), args.begin(), args.end());
+        return steps.back()(at);
+    }
+};
+
+// One range of summed terms: term(feature) for feature in [0, extent).
+struct LaneSumTerms {
+    std::function<Expr(const Expr &)> term;
+    Expr extent;
+};
+
+inline LaneSum define_lane_sum(const std::string &name, const std::vector<Var> &args,
+                               const std::vector<LaneSumTerms> &ranges) {
+    LaneSum s;
+    s.args = args;
+    s.partial = Func(name + "_lanes");
+    auto at = [&](const Expr &lane) {
+        std::vector<Expr> index{lane};
+        index.insert(index.end(), args.begin(), args.end());
+        return index;
+    };
+    s.partial(at(s.u)) = 0.0f;
+    for (size_t k = 0; k < ranges.size(); k++) {
+        const LaneSumTerms &range = ranges[k];
+        RDom r(0, (range.extent + LaneSum::lanes - 1) / LaneSum::lanes, name + "_r" + std::to_string(k));
+        Expr feature = r * LaneSum::lanes + s.u;
+        s.partial(at(s.u)) +=
+            Halide::select(feature < range.extent, range.term(Halide::min(feature, range.extent - 1)), 0.0f);
+    }
+    Func previous = s.partial;
+    for (int w = LaneSum::lanes / 2; w >= 1; w /= 2) {
+        Func step(name + "_step" + std::to_string(w));
+        step(at(s.u)) = previous(at(s.u)) + previous(at((s.u + w) % LaneSum::lanes));
+        s.steps.push_back(step);
+        previous = step;
+    }
+    return s;
+}
+
+}  // namespace hmlstm
