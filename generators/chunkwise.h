@@ -44,7 +44,7 @@ struct ChunkwiseFuncs {
     Func q_inter{"q_inter"};  // qbar of the spec
     Func scores{"scores"}, intra_weight{"intra_weight"};
     Func h_num{"h_num"}, h_den_dot{"h_den_dot"}, den{"den"}, h_chunk{"h_chunk"}, h{"h"};
-    LaneSum den_sum;  // tensor_cores only: h_den_dot's two sums in a warp's order (lane_sum.h)
+    LaneSum den_sum;  // h_den_dot's two sums in a warp's order (lane_sum.h); tensor_cores only
     // tensor_cores only: the products' stored operands and the two parts of the numerator
     Func q_operand{"q_operand"}, k_operand{"k_operand"}, v_operand{"v_operand"}, kw_operand{"kw_operand"};
     Func w_operand{"w_operand"}, h_inter{"h_inter"}, h_intra{"h_intra"};
@@ -182,17 +182,11 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
         f.h_num(dv, tau, c, bh) += f.q_inter(f.r_dqk, tau, c, bh) * f.c_state(dv_state, f.r_dqk, c, bh);
         f.h_num(dv, tau, c, bh) += f.intra_weight(f.r_sigma, tau, c, bh) * f.v_chunk(dv, f.r_sigma, c, bh);
     }
-    if (in.tensor_cores) {
-        f.den_sum = define_lane_sum(
-            "h_den_dot", {tau, c, bh},
-            {{[&](const Expr &d) { return f.q_inter(d, tau, c, bh) * f.n_state(d, c, bh); }, in.dhqk},
-             {[&](const Expr &s) { return f.intra_weight(s, tau, c, bh); }, L}});
-        f.h_den_dot(tau, c, bh) = f.den_sum.total();
-    } else {
-        f.h_den_dot(tau, c, bh) = 0.0f;
-        f.h_den_dot(tau, c, bh) += f.q_inter(f.r_dqk, tau, c, bh) * f.n_state(f.r_dqk, c, bh);
-        f.h_den_dot(tau, c, bh) += f.intra_weight(f.r_sigma, tau, c, bh);
-    }
+    f.den_sum = define_row_sum(
+        f.h_den_dot, {tau, c, bh},
+        {{[&](const Expr &d) { return f.q_inter(d, tau, c, bh) * f.n_state(d, c, bh); }, in.dhqk},
+         {[&](const Expr &s) { return f.intra_weight(s, tau, c, bh); }, L}},
+        in.tensor_cores);
     Expr floor = Halide::select(in.stabilize_correctly, in.norm_val * Halide::exp(-f.m_out(tau, c, bh)), in.norm_val);
     f.den(tau, c, bh) = normalizer(f.h_den_dot(tau, c, bh), floor, in.eps);
     f.h_chunk(dv, tau, c, bh) = f.h_num(dv, tau, c, bh) / f.den(tau, c, bh);

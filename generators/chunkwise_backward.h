@@ -143,21 +143,14 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     }
 
     // Gate gradients, per chunk (see the top).
-    if (in.tensor_cores) {
-        b.inter_gate_sum = define_lane_sum(
-            "inter_gate", {tau, c, bh},
-            {{[&](const Expr &d) { return f.q_chunk(d, tau, c, bh) * b.dq_inter(d, tau, c, bh); }, in.dhqk}});
-        b.inter_gate(tau, c, bh) = b.inter_gate_sum.total();
-        b.state_gate_sum = define_lane_sum(
-            "state_gate", {sigma, c, bh},
-            {{[&](const Expr &d) { return f.k_chunk(d, sigma, c, bh) * b.dk_state(d, sigma, c, bh); }, in.dhqk}});
-        b.state_gate(sigma, c, bh) = b.state_gate_sum.total();
-    } else {
-        b.inter_gate(tau, c, bh) = 0.0f;
-        b.inter_gate(tau, c, bh) += f.q_chunk(r_dqk, tau, c, bh) * b.dq_inter(r_dqk, tau, c, bh);
-        b.state_gate(sigma, c, bh) = 0.0f;
-        b.state_gate(sigma, c, bh) += f.k_chunk(r_dqk, sigma, c, bh) * b.dk_state(r_dqk, sigma, c, bh);
-    }
+    b.inter_gate_sum = define_row_sum(
+        b.inter_gate, {tau, c, bh},
+        {{[&](const Expr &d) { return f.q_chunk(d, tau, c, bh) * b.dq_inter(d, tau, c, bh); }, in.dhqk}},
+        in.tensor_cores);
+    b.state_gate_sum = define_row_sum(
+        b.state_gate, {sigma, c, bh},
+        {{[&](const Expr &d) { return f.k_chunk(d, sigma, c, bh) * b.dk_state(d, sigma, c, bh); }, in.dhqk}},
+        in.tensor_cores);
     b.decay_gate_rows(dv, c, bh) = 0.0f;
     b.decay_gate_rows(dv, c, bh) += b.dc_state(dv, r_dqk, c + 1, bh) * f.c_state(dv, r_dqk, c, bh);
     b.decay_gate(c, bh) = 0.0f;
@@ -167,15 +160,10 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     b.intra_suffix(sigma, tau, c, bh) = Halide::undef<float>();
     b.intra_suffix(sigma, L, c, bh) = 0.0f;
     b.intra_suffix(sigma, rt, c, bh) = b.intra_suffix(sigma, rt + 1, c, bh) + d_log_weight(sigma, rt);
-    if (in.tensor_cores) {
-        b.intra_spanning_sum = define_lane_sum(
-            "intra_spanning", {tau, c, bh},
-            {{[&](const Expr &s) { return Halide::select(s < tau, b.intra_suffix(s, tau, c, bh), 0.0f); }, L}});
-        b.intra_spanning(tau, c, bh) = b.intra_spanning_sum.total();
-    } else {
-        b.intra_spanning(tau, c, bh) = 0.0f;
-        b.intra_spanning(tau, c, bh) += Halide::select(r_sigma < tau, b.intra_suffix(r_sigma, tau, c, bh), 0.0f);
-    }
+    b.intra_spanning_sum = define_row_sum(
+        b.intra_spanning, {tau, c, bh},
+        {{[&](const Expr &s) { return Halide::select(s < tau, b.intra_suffix(s, tau, c, bh), 0.0f); }, L}},
+        in.tensor_cores);
     b.gate_suffix(tau, c, bh) = Halide::undef<float>();
     b.gate_suffix(L, c, bh) = 0.0f;
     b.gate_suffix(rt, c, bh) = b.gate_suffix(rt + 1, c, bh) + b.inter_gate(rt, c, bh);

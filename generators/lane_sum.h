@@ -1,4 +1,4 @@
-// A sum over features in the order a GPU warp adds it: 32 interleaved partial sums (partial u holds features
+// Per-position sums over features, and the order they are added in. In a GPU warp's order: 32 interleaved partial sums (partial u holds features
 // u, u + 32, u + 64, ...), then a butterfly of rotations, lane u adding lane (u + w) mod 32 for w = 16, 8, 4, 2, 1,
 // after which every lane holds the whole sum. The same sum as an RDom reduction, in another order; the tensor-core
 // paths use it for the per-position sums over rows that a warp reads coalesced (a schedule puts u on the lanes and
@@ -59,6 +59,24 @@ inline LaneSum define_lane_sum(const std::string &name, const std::vector<Var> &
         previous = step;
     }
     return s;
+}
+
+// fn(args) = the sum of every range's terms: in a warp's order when `warp_order` (the returned LaneSum is what a
+// schedule maps onto lanes), else one RDom reduction per range in feature order (the LaneSum's partial undefined).
+inline LaneSum define_row_sum(Func fn, const std::vector<Var> &args, const std::vector<LaneSumTerms> &ranges,
+                              bool warp_order) {
+    const std::vector<Expr> at(args.begin(), args.end());
+    if (warp_order) {
+        LaneSum s = define_lane_sum(fn.name(), args, ranges);
+        fn(at) = s.total();
+        return s;
+    }
+    fn(at) = 0.0f;
+    for (size_t k = 0; k < ranges.size(); k++) {
+        RDom r(0, ranges[k].extent, fn.name() + "_r" + std::to_string(k));
+        fn(at) += ranges[k].term(r);
+    }
+    return {};
 }
 
 }  // namespace hmlstm
