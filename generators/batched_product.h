@@ -10,9 +10,15 @@
 namespace hmlstm {
 
 // An operand and its layout: a(k, x, c, bh) when k_inner, else a(x, k, c, bh), x being m (for a) or n (for b).
+// With `input` set (and `chunk`, the chunk size), the operand is that generator input itself, token-major
+// (feature, t, bh) with t = c * chunk + position, which the product reads in place instead of a stored copy of it
+// in chunks (a pass over the input less): position is x when k_inner, else k. A partial last chunk's positions past
+// the input's end are then neither read nor multiplied, and the product's entries there are 0.
 struct ProductOperand {
     Func f;
     bool k_inner;
+    Halide::ExternFuncArgument input = {};
+    int chunk = 0;
 };
 
 // The pipeline's user context, which the extern stage needs for the call's CUDA context and stream. One Expr for
@@ -28,11 +34,20 @@ inline Expr product_operand(const Expr &x, const Halide::Type &qkv_type) {
     return qkv_type.is_bfloat() ? Halide::reinterpret<uint16_t>(narrow(x, qkv_type)) : x;
 }
 
+// An input operand (see ProductOperand) where `input` is given, else the stored one.
+inline ProductOperand input_operand(const Halide::ExternFuncArgument &input, int chunk, Func stored, bool k_inner) {
+    if (input.arg_type == Halide::ExternFuncArgument::UndefinedArg) return {stored, k_inner};
+    return {stored, k_inner, input, chunk};
+}
+
+// seq_len: the number of tokens of the inputs that operands read in place.
 inline Func tensor_core_product(const std::string &name, const ProductOperand &a, const ProductOperand &b,
-                                const Expr &k) {
+                                const Expr &k, const Expr &seq_len) {
     Func out(name);
-    std::vector<Halide::ExternFuncArgument> args{pipeline_user_context(), a.f, b.f, Halide::cast<int>(k),
-                                                 Expr(int(a.k_inner)), Expr(int(b.k_inner))};
+    auto buffer = [](const ProductOperand &x) { return x.chunk ? x.input : Halide::ExternFuncArgument(x.f); };
+    std::vector<Halide::ExternFuncArgument> args{pipeline_user_context(), buffer(a), buffer(b), Halide::cast<int>(k),
+                                                 Expr(int(a.k_inner)), Expr(int(b.k_inner)), Expr(a.chunk),
+                                                 Expr(b.chunk), Halide::cast<int>(seq_len)};
     out.define_extern("hmlstm_cublas_batched_product", args, Halide::Float(32), 4, Halide::NameMangling::C,
                       Halide::DeviceAPI::CUDA);
     return out;

@@ -21,6 +21,9 @@ struct ChunkwiseInputs {
     // operands are bfloat16 when q, k, v are (qkv_type), else float32 multiplied in TF32.
     bool tensor_cores = false;
     Halide::Type qkv_type = Halide::Float(32);
+    // tensor_cores only: q, k, v as the generator's inputs, which the products then read in place (batched_product.h,
+    // input_operand); unset, they read stored copies in chunks.
+    Halide::ExternFuncArgument q_input, k_input, v_input;
     // Set: the chunk size is this run-time value instead of `chunk` (the experiment of docs/autotune.md: one
     // pipeline specialized per chunk size).
     Expr chunk_at_run_time;
@@ -64,6 +67,17 @@ inline bool uses_gate_prefix_sums(const ChunkwiseInputs &in) { return in.tensor_
 // approximate one on the tensor-core paths (16-bit bound; their operands round to 2^-8 anyway), else Halide's.
 inline Expr weight_exp(const ChunkwiseInputs &in, const Expr &x) {
     return in.tensor_cores ? approximate_exp(x) : Halide::exp(x);
+}
+
+// q, k and v as operands of the tensor-core products: the inputs in place where given, else their stored copies.
+inline ProductOperand q_operand(const ChunkwiseInputs &in, const ChunkwiseFuncs &f, bool k_inner) {
+    return input_operand(in.q_input, in.chunk, f.q_operand, k_inner);
+}
+inline ProductOperand k_operand(const ChunkwiseInputs &in, const ChunkwiseFuncs &f, bool k_inner) {
+    return input_operand(in.k_input, in.chunk, f.k_operand, k_inner);
+}
+inline ProductOperand v_operand(const ChunkwiseInputs &in, const ChunkwiseFuncs &f, bool k_inner) {
+    return input_operand(in.v_input, in.chunk, f.v_operand, k_inner);
 }
 
 // `f` may come with c_state, n_state and m_state set: undefined Funcs (a generator's outputs) get the state scan,
@@ -123,7 +137,7 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
         f.k_operand(dqk, sigma, c, bh) = operand(f.k_chunk(dqk, sigma, c, bh));
         f.v_operand(dv, sigma, c, bh) = operand(f.v_chunk(dv, sigma, c, bh));
         f.kw_operand(dqk, sigma, c, bh) = operand(f.k_weighted(dqk, sigma, c, bh));
-        f.c_delta = tensor_core_product("c_delta", {f.v_operand, false}, {f.kw_operand, false}, L);
+        f.c_delta = tensor_core_product("c_delta", v_operand(in, f, false), {f.kw_operand, false}, L, S);
     } else {
         f.c_delta(dv, dqk, c, bh) = 0.0f;
         f.c_delta(dv, dqk, c, bh) += f.k_weighted(dqk, f.r_sigma, c, bh) * f.v_chunk(dv, f.r_sigma, c, bh);
@@ -160,7 +174,7 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
     f.r_dqk = RDom(0, in.dhqk, "r_dqk");
     if (in.tensor_cores) {
         f.q_operand(dqk, tau, c, bh) = operand(f.q_chunk(dqk, tau, c, bh));
-        f.scores = tensor_core_product("scores", {f.k_operand, true}, {f.q_operand, true}, in.dhqk);
+        f.scores = tensor_core_product("scores", k_operand(in, f, true), q_operand(in, f, true), in.dhqk, S);
     } else {
         f.scores(sigma, tau, c, bh) = 0.0f;
         f.scores(sigma, tau, c, bh) += f.q_chunk(f.r_dqk, tau, c, bh) * f.k_transposed(sigma, f.r_dqk, c, bh);
@@ -171,8 +185,8 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
     if (in.tensor_cores) {
         // The state product in TF32 (the state stays float32), the intra-chunk one on the operands' type.
         f.w_operand(sigma, tau, c, bh) = operand(f.intra_weight(sigma, tau, c, bh));
-        f.h_inter = tensor_core_product("h_inter", {f.c_state, false}, {f.q_inter, true}, in.dhqk);
-        f.h_intra = tensor_core_product("h_intra", {f.v_operand, false}, {f.w_operand, true}, L);
+        f.h_inter = tensor_core_product("h_inter", {f.c_state, false}, {f.q_inter, true}, in.dhqk, S);
+        f.h_intra = tensor_core_product("h_intra", v_operand(in, f, false), {f.w_operand, true}, L, S);
         f.h_num(dv, tau, c, bh) = f.h_inter(dv, tau, c, bh) + f.h_intra(dv, tau, c, bh);
     } else {
         f.h_num(dv, tau, c, bh) = 0.0f;

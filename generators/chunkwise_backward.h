@@ -32,20 +32,22 @@ namespace hmlstm {
 struct ChunkwiseBackwardInputs {
     Func dh;       // (dv, t, bh), the output's gradient in the inputs' type
     Func dc_last;  // (dv, dqk, bh), the gradient of the returned last C (zeros when none)
+    Halide::ExternFuncArgument dh_input = {};  // dh as the generator's input, read in place by the products
 };
 
 struct ChunkwiseBackwardFuncs {
     Func dh_scaled{"dh_scaled"};  // dH(dv, tau, c, bh) = dh / den
-    Func dh_inter{"dh_inter"};    // dH * inter_factor, the inter-chunk product's operand
+    Func dh_inter{"dh_inter"};    // dH * inter_factor, the SIMT inter-chunk product's operand
     Func dc_delta{"dc_delta"};    // qbar^T dH of one chunk, (dv, dqk, c, bh)
-    Func dc_state{"dc_state"};    // G_kk, kk = 0..K: the gradient of the state before chunk kk
+    Func dc_next{"dc_next"};      // G_{c+1}, c = 0..K-1: the gradient of the state after chunk c
     Func v_transposed{"v_transposed"}, c_transposed{"c_transposed"}, dc_next_transposed{"dc_next_transposed"};
     Func v_weighted{"v_weighted"};
     Func d_weight{"d_weight"}, intra_decay{"intra_decay"};
     Func d_intra{"d_intra"};  // (sigma, tau, c, bh): {gradient of the score q . k, gradient of the log weight}
     Func dq_inter{"dq_inter"}, dq_chunk{"dq_chunk"}, dk_state{"dk_state"}, dk_chunk{"dk_chunk"}, dv_chunk{"dv_chunk"};
     // tensor_cores only: the products' stored operands, and the products that sum into dq, dk and dv
-    Func dh_operand{"dh_operand"}, ds_operand{"ds_operand"}, dc_next{"dc_next"};
+    Func dh_operand{"dh_operand"}, ds_operand{"ds_operand"};
+    Func dq_inter_unscaled{"dq_inter_unscaled"};  // dH C^T, before inter_factor
     Func w_scaled_operand{"w_scaled_operand"};  // W / den: dv's intra-chunk product with the unscaled dh
     Func dq_intra{"dq_intra"}, dk_intra{"dk_intra"}, dv_intra{"dv_intra"}, dv_state{"dv_state"};
     Func inter_gate{"inter_gate"}, state_gate{"state_gate"}, decay_gate{"decay_gate"};  // E, a, dF / F above
@@ -61,7 +63,7 @@ struct ChunkwiseBackwardFuncs {
 inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &in, ChunkwiseFuncs &f,
                                                          const ChunkwiseBackwardInputs &grad) {
     ChunkwiseBackwardFuncs b;
-    Var tau = f.tau, sigma = f.sigma, c = f.c, bh = f.bh, dqk = f.dqk, dv = f.dv, t = f.t, kk = f.kk;
+    Var tau = f.tau, sigma = f.sigma, c = f.c, bh = f.bh, dqk = f.dqk, dv = f.dv, t = f.t;
     const int L = in.chunk;
     Expr S = in.seq_len;
     Expr num_chunks = (S + L - 1) / L;
@@ -71,22 +73,27 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
 
     Expr dh_value = Halide::select(token < S, widen(grad.dh(dv_in, Halide::min(token, S - 1), bh)), 0.0f);
     b.dh_scaled(dv, tau, c, bh) = dh_value / f.den(tau, c, bh);
+    auto dh_operand = [&](bool k_inner) { return input_operand(grad.dh_input, L, b.dh_operand, k_inner); };
     b.dh_inter(dv, tau, c, bh) = b.dh_scaled(dv, tau, c, bh) * f.inter_factor(tau, c, bh);
 
     // The reverse scan of the state gradient, each chunk's qbar^T dH formed right before it is added.
     b.r_tau = RDom(0, L, "r_tau_bw");
     if (in.tensor_cores) {  // in TF32: the state gradient stays float32
-        b.dc_delta = tensor_core_product("dc_delta", {b.dh_scaled, false}, {f.q_inter, false}, L);
+        b.dc_delta = tensor_core_product("dc_delta", {b.dh_scaled, false}, {f.q_inter, false}, L, S);
     } else {
         b.dc_delta(dv, dqk, c, bh) = 0.0f;
         b.dc_delta(dv, dqk, c, bh) += b.dh_scaled(dv, b.r_tau, c, bh) * f.q_inter(dqk, b.r_tau, c, bh);
     }
-    b.r_chunk_rev = RDom(0, num_chunks, "r_chunk_rev");
-    Expr rev = num_chunks - 1 - b.r_chunk_rev;
-    b.dc_state(dv, dqk, kk, bh) = Halide::undef<float>();
-    b.dc_state(dv, dqk, num_chunks, bh) = grad.dc_last(dv_in, dqk_in, bh);
-    b.dc_state(dv, dqk, rev, bh) =
-        f.state_decay(rev, bh) * b.dc_state(dv, dqk, rev + 1, bh) + b.dc_delta(dv, dqk, rev, bh);
+    // Stored as dc_next(c) = G_{c+1}, the gradient of the state after chunk c, which is what chunk c's products read:
+    // K states per head, so that every product over (chunk, head) has one stride (a state scan's K + 1 would not),
+    // and dc_initial = G_0 one step more.
+    b.r_chunk_rev = RDom(0, num_chunks - 1, "r_chunk_rev");
+    Expr rev = num_chunks - 2 - b.r_chunk_rev;
+    b.dc_next(dv, dqk, c, bh) = Halide::undef<float>();
+    b.dc_next(dv, dqk, num_chunks - 1, bh) = grad.dc_last(dv_in, dqk_in, bh);
+    b.dc_next(dv, dqk, rev, bh) =
+        f.state_decay(rev + 1, bh) * b.dc_next(dv, dqk, rev + 1, bh) + b.dc_delta(dv, dqk, rev + 1, bh);
+    b.dc_initial(dv, dqk, bh) = f.state_decay(0, bh) * b.dc_next(dv, dqk, 0, bh) + b.dc_delta(dv, dqk, 0, bh);
 
     // The intra-chunk part, as in the parallel backward.
     b.v_transposed(sigma, dv, c, bh) = f.v_chunk(dv, sigma, c, bh);
@@ -95,7 +102,7 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
         // dh itself is the operand (exact in the inputs' type) and 1/den, a factor per row of the product, scales
         // its result: no rounded intermediate enters the sum over dv, whose cancellation would amplify it.
         b.dh_operand(dv, tau, c, bh) = product_operand(dh_value, in.qkv_type);
-        b.d_weight = tensor_core_product("d_weight", {f.v_operand, true}, {b.dh_operand, true}, in.dhv);
+        b.d_weight = tensor_core_product("d_weight", v_operand(in, f, true), dh_operand(true), in.dhv, S);
     } else {
         b.d_weight(sigma, tau, c, bh) = 0.0f;
         b.d_weight(sigma, tau, c, bh) += b.dh_scaled(b.r_dv, tau, c, bh) * b.v_transposed(sigma, b.r_dv, c, bh);
@@ -109,24 +116,25 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
 
     // The operands of the state products, laid out so that each product reads its vectors contiguously.
     b.c_transposed(dqk, dv, c, bh) = f.c_state(dv, dqk, c, bh);
-    b.dc_next_transposed(dqk, dv, c, bh) = b.dc_state(dv, dqk, c + 1, bh);
+    b.dc_next_transposed(dqk, dv, c, bh) = b.dc_next(dv, dqk, c, bh);
     b.v_weighted(dv, sigma, c, bh) = f.v_chunk(dv, sigma, c, bh) * f.state_weight(sigma, c, bh);
 
     Expr r_tau = b.r_tau, r_dv = b.r_dv, r_sigma = f.r_sigma, r_dqk = f.r_dqk;
     if (in.tensor_cores) {
         // The products with a state in TF32 (float32 operands), the intra-chunk ones on the operands' type.
         b.ds_operand(sigma, tau, c, bh) = product_operand(d_scores(sigma, tau), in.qkv_type);
-        b.dc_next(dv, dqk, c, bh) = b.dc_state(dv, dqk, c + 1, bh);
-        b.dq_inter = tensor_core_product("dq_inter", {f.c_state, true}, {b.dh_inter, true}, in.dhv);
-        b.dq_intra = tensor_core_product("dq_intra", {f.k_operand, false}, {b.ds_operand, true}, L);
+        // inter_factor, a factor per row tau of dH C^T, scales the product's result: no operand holds dH * it.
+        b.dq_inter_unscaled = tensor_core_product("dq_inter", {f.c_state, true}, {b.dh_scaled, true}, in.dhv, S);
+        b.dq_inter(dqk, tau, c, bh) = f.inter_factor(tau, c, bh) * b.dq_inter_unscaled(dqk, tau, c, bh);
+        b.dq_intra = tensor_core_product("dq_intra", k_operand(in, f, false), {b.ds_operand, true}, L, S);
         b.dq_chunk(dqk, tau, c, bh) = b.dq_inter(dqk, tau, c, bh) + b.dq_intra(dqk, tau, c, bh);
-        b.dk_state = tensor_core_product("dk_state", {b.dc_next, true}, {b.v_weighted, true}, in.dhv);
-        b.dk_intra = tensor_core_product("dk_intra", {f.q_operand, false}, {b.ds_operand, false}, L);
+        b.dk_state = tensor_core_product("dk_state", {b.dc_next, true}, {b.v_weighted, true}, in.dhv, S);
+        b.dk_intra = tensor_core_product("dk_intra", q_operand(in, f, false), {b.ds_operand, false}, L, S);
         b.dk_chunk(dqk, sigma, c, bh) = b.dk_state(dqk, sigma, c, bh) + b.dk_intra(dqk, sigma, c, bh);
         b.w_scaled_operand(sigma, tau, c, bh) =
             product_operand(f.intra_weight(sigma, tau, c, bh) / f.den(tau, c, bh), in.qkv_type);
-        b.dv_intra = tensor_core_product("dv_intra", {b.dh_operand, false}, {b.w_scaled_operand, false}, L);
-        b.dv_state = tensor_core_product("dv_state", {b.dc_next, false}, {f.k_weighted, true}, in.dhqk);
+        b.dv_intra = tensor_core_product("dv_intra", dh_operand(false), {b.w_scaled_operand, false}, L, S);
+        b.dv_state = tensor_core_product("dv_state", {b.dc_next, false}, {f.k_weighted, true}, in.dhqk, S);
         b.dv_chunk(dv, sigma, c, bh) = b.dv_intra(dv, sigma, c, bh) + b.dv_state(dv, sigma, c, bh);
     } else {
         b.dq_inter(dqk, tau, c, bh) = 0.0f;
@@ -139,7 +147,7 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
         b.dk_chunk(dqk, sigma, c, bh) += f.q_chunk(dqk, r_tau, c, bh) * d_scores(sigma, r_tau);
         b.dv_chunk(dv, sigma, c, bh) = 0.0f;
         b.dv_chunk(dv, sigma, c, bh) += b.dh_scaled(dv, r_tau, c, bh) * f.intra_weight(sigma, r_tau, c, bh);
-        b.dv_chunk(dv, sigma, c, bh) += b.dc_state(dv, r_dqk, c + 1, bh) * f.k_weighted(r_dqk, sigma, c, bh);
+        b.dv_chunk(dv, sigma, c, bh) += b.dc_next(dv, r_dqk, c, bh) * f.k_weighted(r_dqk, sigma, c, bh);
     }
 
     // Gate gradients, per chunk (see the top).
@@ -152,7 +160,7 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
         {{[&](const Expr &d) { return f.k_chunk(d, sigma, c, bh) * b.dk_state(d, sigma, c, bh); }, in.dhqk}},
         in.tensor_cores);
     b.decay_gate_rows(dv, c, bh) = 0.0f;
-    b.decay_gate_rows(dv, c, bh) += b.dc_state(dv, r_dqk, c + 1, bh) * f.c_state(dv, r_dqk, c, bh);
+    b.decay_gate_rows(dv, c, bh) += b.dc_next(dv, r_dqk, c, bh) * f.c_state(dv, r_dqk, c, bh);
     b.decay_gate(c, bh) = 0.0f;
     b.decay_gate(c, bh) += b.decay_gate_rows(r_dv, c, bh);
     b.r_tau_rev = RDom(0, L, "r_tau_rev");
@@ -183,9 +191,8 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     b.df(t, bh) = (b.gate_suffix(pos, chunk, bh) + b.intra_spanning(pos, chunk, bh) + b.gate_prefix(pos, chunk, bh)) /
                   (1.0f + Halide::exp(fgate));  // d logsigmoid(f) / df = sigmoid(-f)
 
-    b.dc_initial(dv, dqk, bh) = b.dc_state(dv, dqk, 0, bh);
     b.dm_initial_rows(dv, bh) = 0.0f;
-    b.dm_initial_rows(dv, bh) += b.dc_state(dv, r_dqk, 0, bh) * f.c_state(dv, r_dqk, 0, bh);
+    b.dm_initial_rows(dv, bh) += b.dc_initial(dv, r_dqk, bh) * f.c_state(dv, r_dqk, 0, bh);
     b.dm_initial(bh) = 0.0f;
     b.dm_initial(bh) += b.dm_initial_rows(r_dv, bh);
     return b;

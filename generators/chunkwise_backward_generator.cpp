@@ -50,6 +50,11 @@ public:
         ChunkwiseInputs in{q, k, v, igate, fgate, c_initial, n_initial, m_initial,
                            q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(),
                            eps, norm_val, stabilize_correctly, chunk_size, tensor_cores, q.type()};
+        if (tensor_cores) {  // the products read the inputs in place
+            in.q_input = q;
+            in.k_input = k;
+            in.v_input = v;
+        }
         if (tensor_cores && !get_target().has_feature(Halide::Target::CUDA)) {
             throw std::invalid_argument("mlstm_chunkwise_bw: tensor_cores needs a CUDA target");
         }
@@ -62,7 +67,9 @@ public:
             states.m_state(kk, bh) = chunk_m(kk, bh);
         }
         ChunkwiseFuncs f = define_chunkwise(in, states);
-        ChunkwiseBackwardFuncs b = define_chunkwise_backward(in, f, {dh, dc_last});
+        ChunkwiseBackwardInputs grad{dh, dc_last};
+        if (tensor_cores) grad.dh_input = dh;
+        ChunkwiseBackwardFuncs b = define_chunkwise_backward(in, f, grad);
 
         dq(f.dqk, f.t, f.bh) = narrow(b.dq(f.dqk, f.t, f.bh), dq.type());
         dk(f.dqk, f.t, f.bh) = narrow(b.dk(f.dqk, f.t, f.bh), dk.type());

@@ -64,6 +64,11 @@ public:
         ChunkwiseInputs in{q, k, v, igate, fgate, c_initial, n_initial, m_initial,
                            q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(),
                            eps, norm_val, stabilize_correctly, chunk_size, tensor_cores, q.type()};
+        if (tensor_cores) {  // the products read the inputs in place
+            in.q_input = q;
+            in.k_input = k;
+            in.v_input = v;
+        }
         RunTimeChunk run_time{Expr(), run_time_sizes()};
         if (run_time_chunk) {
             if (get_target().has_gpu_feature()) throw std::invalid_argument("run_time_chunk_sizes is CPU only");

@@ -75,13 +75,16 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
 
     // (4)
     RVar rc(b.r_chunk_rev.x);
-    b.dc_state.compute_root();
-    b.dc_state.update(0).parallel(f.bh).vectorize(f.dv, vec, guard);
-    b.dc_state.update(1).reorder(f.dv, f.dqk, rc, f.bh).parallel(f.bh).vectorize(f.dv, vec, guard);
-    Func dc_delta_tiles = b.dc_delta.in(b.dc_state);
-    dc_delta_tiles.compute_at(b.dc_state, rc)
+    // G_0 = F_0 G_1 + the first chunk's delta: that delta computed once more there, the others inside the scan.
+    b.dc_initial.compute_root().parallel(f.bh).vectorize(f.dv, vec, guard);
+    b.dc_delta.clone_in(b.dc_initial).compute_at(b.dc_initial, f.bh);
+    b.dc_next.compute_root();
+    b.dc_next.update(0).parallel(f.bh).vectorize(f.dv, vec, guard);
+    b.dc_next.update(1).reorder(f.dv, f.dqk, rc, f.bh).parallel(f.bh).vectorize(f.dv, vec, guard);
+    Func dc_delta_tiles = b.dc_delta.in(b.dc_next);
+    dc_delta_tiles.compute_at(b.dc_next, rc)
         .tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, cols, rows, TailStrategy::ShiftInwards).vectorize(x_i, vec).unroll(y_i);
-    b.dh_scaled.in(b.dc_delta).compute_at(b.dc_state, rc).vectorize(f.dv, vec, guard);
+    b.dh_scaled.in(b.dc_delta).compute_at(b.dc_next, rc).vectorize(f.dv, vec, guard);
     b.dc_delta.compute_at(dc_delta_tiles, x_o);
     schedule_register_block(b.dc_delta, f.dv, f.dqk, k);
 

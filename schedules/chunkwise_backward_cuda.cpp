@@ -48,18 +48,18 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
     } else {
         st.tiled_root(b.dc_delta, f.dv, f.dqk);
     }
-    b.dc_state.compute_root();
-    for (int u : {0, 1}) b.dc_state.update(u).gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
+    b.dc_next.compute_root();
+    for (int u : {0, 1}) b.dc_next.update(u).gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
 
     // (5) the gradients' products: on tensor cores, from stored operands, summed where the outputs read them; or
     // each output element's reduction in its thread
     st.tiled_vectors(b.d_intra, f.sigma, f.tau, chunk);
     if (tensor_cores) {
-        for (Func fn : {b.dh_operand, b.dh_inter, b.v_weighted, b.dc_next}) {
+        for (Func fn : {b.dh_operand, b.v_weighted}) {
             st.tiled_vectors(fn, fn.args()[0], fn.args()[1]);
         }
         for (Func fn : {b.w_scaled_operand, b.ds_operand}) st.tiled_vectors(fn, f.sigma, f.tau, chunk);
-        for (Func fn : {b.d_weight, b.dq_inter, b.dq_intra, b.dk_state, b.dk_intra, b.dv_intra, b.dv_state}) {
+        for (Func fn : {b.d_weight, b.dq_inter_unscaled, b.dq_intra, b.dk_state, b.dk_intra, b.dv_intra, b.dv_state}) {
             fn.compute_root();
         }
     } else {
@@ -93,6 +93,7 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
     for (Func fn : {out.dq, out.dk, out.dv}) st.per_token_vectors(fn, fn.args()[0]);
     for (Func fn : {out.di, out.df}) fn.gpu_tile(f.t, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
     out.dc_initial.gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
+    b.dc_initial.compute_root().gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
     b.dm_initial_rows.compute_root();
     for (Stage s : {Stage(b.dm_initial_rows), b.dm_initial_rows.update()}) {
         s.gpu_tile(f.dv, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);

@@ -4,6 +4,7 @@
 #include <cublas_api.h>
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <utility>
@@ -76,19 +77,41 @@ const uint8_t *address(const halide_buffer_t *b, std::initializer_list<int64_t> 
     return reinterpret_cast<const uint8_t *>(b->device) + offset * b->type.bytes();
 }
 
-// An operand's region in a bounds query: its k range [0, k) and its other (m or n) range, the batch dims as out's.
-void require(halide_buffer_t *operand, bool k_inner, int k, const halide_dimension_t &other,
-             const halide_buffer_t *out) {
-    halide_dimension_t *dk = &operand->dim[k_inner ? 0 : 1], *dother = &operand->dim[k_inner ? 1 : 0];
-    dk->min = 0;
-    dk->extent = k;
-    dother->min = other.min;
-    dother->extent = other.extent;
-    for (int d = 2; d < 4; d++) {
-        operand->dim[d].min = out->dim[d].min;
-        operand->dim[d].extent = out->dim[d].extent;
+// An operand of the product: a stored one, a(k, x, c, bh) or a(x, k, c, bh), or (chunk > 0) a token-major input
+// read in place, a(feature, c * chunk + position, bh), position being x when k_inner, else k.
+struct Operand {
+    halide_buffer_t *buf;
+    bool k_inner;
+    int chunk;
+
+    // The address of element (i, j) of the operand's (chunk, head) matrix, i along dim 0.
+    const void *at(int64_t i, int64_t j, int64_t c, int64_t head) const {
+        return chunk ? address(buf, {i, c * chunk + j, head}) : address(buf, {i, j, c, head});
     }
-}
+    int64_t chunk_stride() const { return chunk ? int64_t(chunk) * buf->dim[1].stride : buf->dim[2].stride; }
+    int64_t head_stride() const { return buf->dim[chunk ? 2 : 3].stride; }
+    // The region a bounds query asks for: k in [0, k), x over `other`, the batch dims as out's; an input's tokens
+    // end at seq_len.
+    void require(int k, const halide_dimension_t &other, const halide_buffer_t *out, int seq_len) const {
+        halide_dimension_t *dk = &buf->dim[k_inner ? 0 : 1], *dx = &buf->dim[k_inner ? 1 : 0];
+        *dk = {0, k, dk->stride, 0};
+        *dx = {other.min, other.extent, dx->stride, 0};
+        if (chunk) {
+            halide_dimension_t &t = buf->dim[1];
+            const int first = out->dim[2].min * chunk + t.min;
+            const int last = (out->dim[2].min + out->dim[2].extent - 1) * chunk + t.min + t.extent;
+            t.min = first;
+            t.extent = std::min(last, seq_len) - first;
+            buf->dim[2].min = out->dim[3].min;
+            buf->dim[2].extent = out->dim[3].extent;
+            return;
+        }
+        for (int d = 2; d < 4; d++) {
+            buf->dim[d].min = out->dim[d].min;
+            buf->dim[d].extent = out->dim[d].extent;
+        }
+    }
+};
 
 }  // namespace
 }  // namespace hmlstm::detail
@@ -96,21 +119,25 @@ void require(halide_buffer_t *operand, bool k_inner, int k, const halide_dimensi
 using namespace hmlstm::detail;
 
 // out(m, n, c, bh) = sum_k a * b, batched over (c, bh). `a` is a(k, m, c, bh) when a_k_inner, else a(m, k, c, bh);
-// `b` is b(k, n, c, bh) when b_k_inner, else b(n, k, c, bh). Operands are bfloat16 bits (uint16) or float32
-// (multiplied in TF32); out is float32.
-extern "C" int hmlstm_cublas_batched_product(void *user_context, halide_buffer_t *a, halide_buffer_t *b, int k,
-                                             int a_k_inner, int b_k_inner, halide_buffer_t *out) {
-    if (a->is_bounds_query() || b->is_bounds_query()) {
-        if (a->is_bounds_query()) require(a, a_k_inner, k, out->dim[0], out);
-        if (b->is_bounds_query()) require(b, b_k_inner, k, out->dim[1], out);
+// `b` is b(k, n, c, bh) when b_k_inner, else b(n, k, c, bh); an operand with a chunk size (a_chunk, b_chunk > 0) is
+// a token-major input of seq_len tokens instead (batched_product.h, ProductOperand). Operands are bfloat16 bits
+// (uint16) or float32 (multiplied in TF32); out is float32.
+extern "C" int hmlstm_cublas_batched_product(void *user_context, halide_buffer_t *a_buf, halide_buffer_t *b_buf, int k,
+                                             int a_k_inner, int b_k_inner, int a_chunk, int b_chunk, int seq_len,
+                                             halide_buffer_t *out) {
+    const Operand a{a_buf, a_k_inner != 0, a_chunk}, b{b_buf, b_k_inner != 0, b_chunk};
+    if (a_buf->is_bounds_query() || b_buf->is_bounds_query()) {
+        if (a_buf->is_bounds_query()) a.require(k, out->dim[0], out, seq_len);
+        if (b_buf->is_bounds_query()) b.require(k, out->dim[1], out, seq_len);
         return 0;
     }
     auto *call = static_cast<CallContext *>(user_context);
     if (!call || !call->cuda_context) return fail(user_context, "called outside a CUDA call of hmlstm");
     if (!cublas().loaded) return fail(user_context, "cuBLAS (libcublas.so.13) could not be loaded");
-    if (!a->device || !b->device || !out->device) return fail(user_context, "an operand is not on the device");
-    const bool bf16 = a->type.bits == 16;
-    if (a->type.bits != b->type.bits) return fail(user_context, "operands of different types");
+    if (!a_buf->device || !b_buf->device || !out->device) return fail(user_context, "an operand is not on the device");
+    const bool bf16 = a_buf->type.bits == 16;
+    if (a_buf->type.bits != b_buf->type.bits) return fail(user_context, "operands of different types");
+    if (a_chunk && b_chunk && a_chunk != b_chunk) return fail(user_context, "operands of different chunk sizes");
     ScopedContext scoped(call->cuda_context);
     if (!scoped.ok()) return fail(user_context, "the call's CUDA context could not be made current");
     cublasHandle_t handle = handle_for(call->cuda_context);
@@ -123,31 +150,44 @@ extern "C" int hmlstm_cublas_batched_product(void *user_context, halide_buffer_t
     const cublasComputeType_t compute = bf16 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
     const float one = 1.0f, zero = 0.0f;
     // Column-major: out is m x n with leading dimension its dim-1 stride; an operand stored k-inner is transposed.
-    const cublasOperation_t op_a = a_k_inner ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = b_k_inner ? CUBLAS_OP_N : CUBLAS_OP_T;
-    const int lda = a->dim[1].stride, ldb = b->dim[1].stride, ldc = out->dim[1].stride;
+    const cublasOperation_t op_a = a.k_inner ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = b.k_inner ? CUBLAS_OP_N : CUBLAS_OP_T;
+    const int lda = a_buf->dim[1].stride, ldb = b_buf->dim[1].stride, ldc = out->dim[1].stride;
     auto origins = [&](int64_t c, int64_t head) -> std::array<const void *, 3> {
-        return {a_k_inner ? address(a, {0, m0, c, head}) : address(a, {m0, 0, c, head}),
-                b_k_inner ? address(b, {0, n0, c, head}) : address(b, {n0, 0, c, head}), address(out, {m0, n0, c, head})};
+        return {a.k_inner ? a.at(0, m0, c, head) : a.at(m0, 0, c, head),
+                b.k_inner ? b.at(0, n0, c, head) : b.at(n0, 0, c, head), address(out, {m0, n0, c, head})};
     };
-    cublasStatus_t status;
-    const char *operation;
-    // (chunk, head) is one batch dimension of uniform stride when every buffer lays heads out right after its chunks.
-    auto flat = [&](const halide_buffer_t *x) { return int64_t(x->dim[3].stride) == int64_t(x->dim[2].stride) * chunks; };
-    if (flat(a) && flat(b) && flat(out)) {
-        const std::array<const void *, 3> p = origins(c0, h0);
-        status = cublas().gemm(handle, op_a, op_b, m, n, k, &one, p[0], type, lda, a->dim[2].stride, p[1], type, ldb,
-                               b->dim[2].stride, &zero, const_cast<void *>(p[2]), CUDA_R_32F, ldc, out->dim[2].stride,
-                               chunks * heads, compute, CUBLAS_GEMM_DEFAULT);
-        operation = "cublasGemmStridedBatchedEx";
-    } else {
-        // The states hold one chunk more per head than the products use (the state after the last): no single
-        // stride, so one call over a table of every product's three addresses, in device memory.
-        const int batch = chunks * heads;
+    auto check = [&](cublasStatus_t status, const char *operation) {
+        if (status == CUBLAS_STATUS_SUCCESS) return 0;
+        return fail(user_context, std::string(operation) + " failed with status " + std::to_string(int(status)));
+    };
+    // Products over the positions of chunks c0 + first, ..., c0 + first + count - 1 of every head, sized m x n x kk;
+    // `uniform`: one call of uniform strides over (chunk, head), which holds where every buffer lays heads out right
+    // after its chunks, or where there is one chunk per head.
+    auto products = [&](int first, int count, int rows, int cols, int kk) {
+        const std::array<const void *, 3> p = origins(c0 + first, h0);
+        const bool one_chunk = count == 1;
+        auto batch_stride = [&](int64_t chunk_stride, int64_t head_stride) {
+            return one_chunk ? head_stride : chunk_stride;
+        };
+        const int64_t out_chunk = out->dim[2].stride, out_head = out->dim[3].stride;
+        const bool uniform = one_chunk || (a.head_stride() == a.chunk_stride() * count &&
+                                           b.head_stride() == b.chunk_stride() * count && out_head == out_chunk * count);
+        if (uniform) {
+            return check(cublas().gemm(handle, op_a, op_b, rows, cols, kk, &one, p[0], type, lda,
+                                       batch_stride(a.chunk_stride(), a.head_stride()), p[1], type, ldb,
+                                       batch_stride(b.chunk_stride(), b.head_stride()), &zero, const_cast<void *>(p[2]),
+                                       CUDA_R_32F, ldc, batch_stride(out_chunk, out_head), count * heads, compute,
+                                       CUBLAS_GEMM_DEFAULT),
+                         "cublasGemmStridedBatchedEx");
+        }
+        // No single stride (the states hold one chunk more per head than the products use, or a partial last
+        // chunk is left out): one call over a table of every product's three addresses, in device memory.
+        const int batch = count * heads;
         std::vector<const void *> table(3 * size_t(batch));
         for (int head = 0; head < heads; head++) {
-            for (int c = 0; c < chunks; c++) {
-                const std::array<const void *, 3> p = origins(c0 + c, h0 + head);
-                for (int i = 0; i < 3; i++) table[size_t(i) * batch + head * chunks + c] = p[i];
+            for (int c = 0; c < count; c++) {
+                const std::array<const void *, 3> q = origins(c0 + first + c, h0 + head);
+                for (int i = 0; i < 3; i++) table[size_t(i) * batch + head * count + c] = q[i];
             }
         }
         const CudaPlacement placement{call->cuda_context, call->cuda_stream};
@@ -157,13 +197,32 @@ extern "C" int hmlstm_cublas_batched_product(void *user_context, halide_buffer_t
         if (e.ok()) e = device_upload("tensor-core product", placement, device_table.get(), table.data(), bytes);
         if (!e.ok()) return fail(user_context, e.message);
         auto *const *pointers = reinterpret_cast<void *const *>(device_table.get());
-        status = cublas().gemm_batched(handle, op_a, op_b, m, n, k, &one, pointers, type, lda, pointers + batch, type,
-                                       ldb, &zero, pointers + 2 * batch, CUDA_R_32F, ldc, batch, compute,
-                                       CUBLAS_GEMM_DEFAULT);
-        operation = "cublasGemmBatchedEx";
+        return check(cublas().gemm_batched(handle, op_a, op_b, rows, cols, kk, &one, pointers, type, lda,
+                                           pointers + batch, type, ldb, &zero, pointers + 2 * batch, CUDA_R_32F, ldc,
+                                           batch, compute, CUBLAS_GEMM_DEFAULT),
+                     "cublasGemmBatchedEx");
+    };
+
+    // A partial last chunk of an input read in place: its positions past the input's end are left out of the sum
+    // (k) or of out, whose entries there are zeros.
+    const int chunk = a_chunk ? a_chunk : b_chunk;
+    const int last_positions = chunk ? seq_len - (c0 + chunks - 1) * chunk : 0;
+    if (!chunk || last_positions >= chunk) return products(0, chunks, m, n, k);
+    if (chunks > 1) {
+        if (int r = products(0, chunks - 1, m, n, k)) return r;
     }
-    if (status != CUBLAS_STATUS_SUCCESS) {
-        return fail(user_context, std::string(operation) + " failed with status " + std::to_string(int(status)));
+    auto clip = [&](const Operand &x, int start, int extent) {  // positions of the last chunk along out's m or n
+        return x.chunk && x.k_inner ? std::clamp(last_positions - start, 0, extent) : extent;
+    };
+    const int rows = clip(a, m0, m), cols = clip(b, n0, n);
+    const int kk = (a.chunk && !a.k_inner) || (b.chunk && !b.k_inner) ? std::min(k, last_positions) : k;
+    if (rows < m || cols < n) {
+        const CudaPlacement placement{call->cuda_context, call->cuda_stream};
+        void *slab = const_cast<uint8_t *>(address(out, {m0, n0, c0 + chunks - 1, h0}));
+        hmlstm::Error e = device_fill_zero_rows("tensor-core product", placement, slab, out->dim[3].stride * 4,
+                                                out->dim[2].stride, heads);
+        if (!e.ok()) return fail(user_context, e.message);
     }
-    return 0;
+    if (rows == 0 || cols == 0) return 0;
+    return products(chunks - 1, 1, rows, cols, kk);
 }

@@ -38,6 +38,7 @@ struct Driver {
     CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
     CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
     CUresult (*cuMemsetD8Async)(CUdeviceptr, unsigned char, size_t, void *);
+    CUresult (*cuMemsetD2D32Async)(CUdeviceptr, size_t, unsigned, size_t, size_t, void *);
     CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, void *);
     // Stream-ordered memory pools (CUDA 11.2 and later); null when the driver lacks them.
     CUresult (*cuCtxGetDevice)(int *) = nullptr;
@@ -76,6 +77,7 @@ const Driver &driver() {
                          bind(lib, d.cuPointerGetAttribute, "cuPointerGetAttribute") &&
                          bind(lib, d.cuMemAlloc, "cuMemAlloc_v2") && bind(lib, d.cuMemsetD8, "cuMemsetD8_v2") &&
                          bind(lib, d.cuMemsetD8Async, "cuMemsetD8Async") &&
+                         bind(lib, d.cuMemsetD2D32Async, "cuMemsetD2D32Async") &&
                          bind(lib, d.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
         if (!bind(lib, d.cuCtxGetDevice, "cuCtxGetDevice") || !bind(lib, d.cuMemPoolCreate, "cuMemPoolCreate") ||
             !bind(lib, d.cuMemPoolSetAttribute, "cuMemPoolSetAttribute") ||
@@ -211,6 +213,17 @@ Error device_fill_zero(const char *function, const CudaPlacement &placement, voi
     const CUresult r =
         d.cuMemsetD8Async(reinterpret_cast<CUdeviceptr>(ptr), 0, static_cast<size_t>(bytes), placement.stream);
     if (r != 0) return device_error(function, "cuMemsetD8Async failed (" + d.name(r) + ")");
+    return {};
+}
+
+Error device_fill_zero_rows(const char *function, const CudaPlacement &placement, void *ptr, int64_t pitch_bytes,
+                            int64_t words, int64_t rows) {
+    const Driver &d = driver();
+    ScopedContext current(placement.context);
+    if (!current.ok()) return device_error(function, "cannot make the call's CUDA context current");
+    const CUresult r = d.cuMemsetD2D32Async(reinterpret_cast<CUdeviceptr>(ptr), static_cast<size_t>(pitch_bytes), 0u,
+                                            static_cast<size_t>(words), static_cast<size_t>(rows), placement.stream);
+    if (r != 0) return device_error(function, "cuMemsetD2D32Async failed (" + d.name(r) + ")");
     return {};
 }
 

@@ -54,6 +54,9 @@ private:
 
 // Queues a fill of [ptr, ptr + bytes) with zero bytes on the call's stream.
 Error device_fill_zero(const char *function, const CudaPlacement &placement, void *ptr, int64_t bytes);
+// The same for `rows` runs of `words` 4-byte words, each `pitch_bytes` after the one before.
+Error device_fill_zero_rows(const char *function, const CudaPlacement &placement, void *ptr, int64_t pitch_bytes,
+                            int64_t words, int64_t rows);
 
 // Queues a copy of `bytes` bytes of pageable host memory to the device on the call's stream. The source may be
 // reused once it returns: the driver stages pageable memory before it does.
