@@ -126,9 +126,11 @@ extern "C" int hmlstm_cublas_batched_product(void *user_context, halide_buffer_t
                                              int a_k_inner, int b_k_inner, int a_chunk, int b_chunk, int seq_len,
                                              halide_buffer_t *out) {
     const Operand a{a_buf, a_k_inner != 0, a_chunk}, b{b_buf, b_k_inner != 0, b_chunk};
-    if (a_buf->is_bounds_query() || b_buf->is_bounds_query()) {
-        if (a_buf->is_bounds_query()) a.require(k, out->dim[0], out, seq_len);
-        if (b_buf->is_bounds_query()) b.require(k, out->dim[1], out, seq_len);
+    // A bounds query passes every operand as a query buffer of its own; an input's comes with the input's
+    // addresses, so that only out tells the query apart.
+    if (out->is_bounds_query() || a_buf->is_bounds_query() || b_buf->is_bounds_query()) {
+        a.require(k, out->dim[0], out, seq_len);
+        b.require(k, out->dim[1], out, seq_len);
         return 0;
     }
     auto *call = static_cast<CallContext *>(user_context);
