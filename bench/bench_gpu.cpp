@@ -264,9 +264,10 @@ int main(int argc, char **argv) {
             dk(p.count(s.DHQK), p.bf16(), 0, 1, rng), dv(p.count(s.DHV), p.bf16(), 0, 1, rng),
             di(p.count(1), false, 0, 1, rng), df(p.count(1), false, 0, 1, rng);
         const hmlstm::Gradients grads{dq.p, dk.p, dv.p, di.as<float>(), df.as<float>()};
-        // Chunk 64 (the seeds' default), 128 (the forward's best at this shape) and 256: each doubling halves the
-        // passes over the states, at twice the intra-chunk work.
-        for (int64_t chunk : {64, 128, 256})
+        // Chunk 64 (the seeds' default) and 128 (the forward's best at this shape, and the fwbw's: 256 measured
+        // 5% slower, docs/benchmarks-gpu.md): fewer chunks halve the passes over the states, at twice the
+        // intra-chunk work.
+        for (int64_t chunk : {64, 128})
         for (bool recompute : {true, false}) {
             const int64_t states = recompute ? 1 : hmlstm::chunkwise_saved_states(s.S, chunk);
             DeviceArray sc(size_t(s.B * s.NH * states * s.DHQK * s.DHV), false, 0, 1, rng),

@@ -47,6 +47,7 @@ struct ChunkwiseFuncs {
     Func q_inter{"q_inter"};  // qbar of the spec
     Func scores{"scores"}, intra_weight{"intra_weight"};
     Func h_num{"h_num"}, h_den_dot{"h_den_dot"}, den{"den"}, h_chunk{"h_chunk"}, h{"h"};
+    Func den_inverse{"den_inverse"};  // 1 / den per position; tensor_cores only (divided_by_den)
     LaneSum den_sum;  // h_den_dot's two sums in a warp's order (lane_sum.h); tensor_cores only
     // tensor_cores only: the products' stored operands and the two parts of the numerator
     Func q_operand{"q_operand"}, k_operand{"k_operand"}, v_operand{"v_operand"}, kw_operand{"kw_operand"};
@@ -78,6 +79,13 @@ inline ProductOperand k_operand(const ChunkwiseInputs &in, const ChunkwiseFuncs 
 }
 inline ProductOperand v_operand(const ChunkwiseInputs &in, const ChunkwiseFuncs &f, bool k_inner) {
     return input_operand(in.v_input, in.chunk, f.v_operand, k_inner);
+}
+
+// x / den(tau, c, bh). The tensor-core paths multiply by the reciprocal, stored once per position: an IEEE float32
+// division per element of their L x L and per-token stages cost more than the pass's memory traffic (1 ulp more
+// error, under their 16-bit bound); the others divide.
+inline Expr divided_by_den(const ChunkwiseFuncs &f, const Expr &x, const Expr &tau, const Expr &c, const Expr &bh) {
+    return f.den_inverse.defined() ? x * f.den_inverse(tau, c, bh) : x / f.den(tau, c, bh);
 }
 
 // `f` may come with c_state, n_state and m_state set: undefined Funcs (a generator's outputs) get the state scan,
@@ -203,7 +211,8 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
         in.tensor_cores);
     Expr floor = Halide::select(in.stabilize_correctly, in.norm_val * Halide::exp(-f.m_out(tau, c, bh)), in.norm_val);
     f.den(tau, c, bh) = normalizer(f.h_den_dot(tau, c, bh), floor, in.eps);
-    f.h_chunk(dv, tau, c, bh) = f.h_num(dv, tau, c, bh) / f.den(tau, c, bh);
+    if (in.tensor_cores) f.den_inverse(tau, c, bh) = 1.0f / f.den(tau, c, bh);
+    f.h_chunk(dv, tau, c, bh) = divided_by_den(f, f.h_num(dv, tau, c, bh), tau, c, bh);
     f.h(dv, t, bh) = f.h_chunk(dv, t % L, t / L, bh);
 
     f.c_last(dv, dqk, bh) = f.c_state(dv, dqk, num_chunks, bh);

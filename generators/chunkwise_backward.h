@@ -72,7 +72,7 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     Expr dqk_in = feature(dqk, in.dhqk), dv_in = feature(dv, in.dhv);
 
     Expr dh_value = Halide::select(token < S, widen(grad.dh(dv_in, Halide::min(token, S - 1), bh)), 0.0f);
-    b.dh_scaled(dv, tau, c, bh) = dh_value / f.den(tau, c, bh);
+    b.dh_scaled(dv, tau, c, bh) = divided_by_den(f, dh_value, tau, c, bh);
     auto dh_operand = [&](bool k_inner) { return input_operand(grad.dh_input, L, b.dh_operand, k_inner); };
     b.dh_inter(dv, tau, c, bh) = b.dh_scaled(dv, tau, c, bh) * f.inter_factor(tau, c, bh);
 
@@ -109,7 +109,8 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     }
     b.intra_decay(sigma, tau, c, bh) =
         scale * weight_exp(in, f.intra_log_weight(sigma, tau, c, bh) - f.m_out(tau, c, bh));
-    Expr dw = in.tensor_cores ? b.d_weight(sigma, tau, c, bh) / f.den(tau, c, bh) : b.d_weight(sigma, tau, c, bh);
+    Expr dw = in.tensor_cores ? divided_by_den(f, b.d_weight(sigma, tau, c, bh), tau, c, bh)
+                              : b.d_weight(sigma, tau, c, bh);
     b.d_intra(sigma, tau, c, bh) = {dw * b.intra_decay(sigma, tau, c, bh), dw * f.intra_weight(sigma, tau, c, bh)};
     auto d_scores = [&](const Expr &s_, const Expr &t_) { return b.d_intra(s_, t_, c, bh)[0]; };
     auto d_log_weight = [&](const Expr &s_, const Expr &t_) { return b.d_intra(s_, t_, c, bh)[1]; };
@@ -132,7 +133,7 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
         b.dk_intra = tensor_core_product("dk_intra", q_operand(in, f, false), {b.ds_operand, false}, L, S);
         b.dk_chunk(dqk, sigma, c, bh) = b.dk_state(dqk, sigma, c, bh) + b.dk_intra(dqk, sigma, c, bh);
         b.w_scaled_operand(sigma, tau, c, bh) =
-            product_operand(f.intra_weight(sigma, tau, c, bh) / f.den(tau, c, bh), in.qkv_type);
+            product_operand(divided_by_den(f, f.intra_weight(sigma, tau, c, bh), tau, c, bh), in.qkv_type);
         b.dv_intra = tensor_core_product("dv_intra", dh_operand(false), {b.w_scaled_operand, false}, L, S);
         b.dv_state = tensor_core_product("dv_state", {b.dc_next, false}, {f.k_weighted, true}, in.dhqk, S);
         b.dv_chunk(dv, sigma, c, bh) = b.dv_intra(dv, sigma, c, bh) + b.dv_state(dv, sigma, c, bh);

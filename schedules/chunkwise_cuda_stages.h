@@ -111,6 +111,7 @@ struct ChunkwiseCudaStages {
     // The normalizer itself at root, once per position (inlined, its floor's exp would be computed for every element
     // of the stages that divide by it), its sums inside the position's thread.
     void normalizer_dots(int chunk) {
+        if (f.den_inverse.defined()) rowwise_root(f.den_inverse, f.tau, chunk);
         if (f.den_sum.partial.defined()) {  // the tensor-core paths' sums in a warp's order
             lane_sums(f.den, f.den_sum, f.tau, positions_per_block);
             return;
