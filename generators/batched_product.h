@@ -5,15 +5,17 @@
 // operands multiplied in TF32, float32 results.
 #pragma once
 
+#include <stdexcept>
+
 #include "mlstm_math.h"
 
 namespace hmlstm {
 
 // An operand and its layout: a(k, x, c, bh) when k_inner, else a(x, k, c, bh), x being m (for a) or n (for b).
-// With `input` set (and `chunk`, the chunk size), the operand is that generator input itself, token-major
-// (feature, t, bh) with t = c * chunk + position, which the product reads in place instead of a stored copy of it
-// in chunks (a pass over the input less): position is x when k_inner, else k. A partial last chunk's positions past
-// the input's end are then neither read nor multiplied, and the product's entries there are 0.
+// With `chunk` (the chunk size) set, the operand is the generator input `input` itself, token-major (feature, t, bh)
+// with t = c * chunk + position, which the product reads in place (in_place): position is x when k_inner, else k.
+// A partial last chunk's positions past the input's end are then neither read nor multiplied, and the product's
+// entries there are 0.
 struct ProductOperand {
     Func f;
     bool k_inner;
@@ -34,10 +36,12 @@ inline Expr product_operand(const Expr &x, const Halide::Type &qkv_type) {
     return qkv_type.is_bfloat() ? Halide::reinterpret<uint16_t>(narrow(x, qkv_type)) : x;
 }
 
-// An input operand (see ProductOperand) where `input` is given, else the stored one.
-inline ProductOperand input_operand(const Halide::ExternFuncArgument &input, int chunk, Func stored, bool k_inner) {
-    if (input.arg_type == Halide::ExternFuncArgument::UndefinedArg) return {stored, k_inner};
-    return {stored, k_inner, input, chunk};
+// A generator input as an operand, read in place (see ProductOperand).
+inline ProductOperand in_place(const Halide::ExternFuncArgument &input, int chunk, bool k_inner) {
+    if (input.arg_type == Halide::ExternFuncArgument::UndefinedArg) {
+        throw std::invalid_argument("tensor-core products: an input to read in place was not given");
+    }
+    return {Func(), k_inner, input, chunk};
 }
 
 // seq_len: the number of tokens of the inputs that operands read in place.

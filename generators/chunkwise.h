@@ -21,8 +21,8 @@ struct ChunkwiseInputs {
     // operands are bfloat16 when q, k, v are (qkv_type), else float32 multiplied in TF32.
     bool tensor_cores = false;
     Halide::Type qkv_type = Halide::Float(32);
-    // tensor_cores only: q, k, v as the generator's inputs, which the products then read in place (batched_product.h,
-    // input_operand); unset, they read stored copies in chunks.
+    // tensor_cores only (and required there): q, k, v as the generator's inputs, which the products read in place
+    // (batched_product.h, in_place).
     Halide::ExternFuncArgument q_input, k_input, v_input;
     // Set: the chunk size is this run-time value instead of `chunk` (the experiment of docs/autotune.md: one
     // pipeline specialized per chunk size).
@@ -50,7 +50,7 @@ struct ChunkwiseFuncs {
     Func den_inverse{"den_inverse"};  // 1 / den per position; tensor_cores only (divided_by_den)
     LaneSum den_sum;  // h_den_dot's two sums in a warp's order (lane_sum.h); tensor_cores only
     // tensor_cores only: the products' stored operands and the two parts of the numerator
-    Func q_operand{"q_operand"}, k_operand{"k_operand"}, v_operand{"v_operand"}, kw_operand{"kw_operand"};
+    Func kw_operand{"kw_operand"};
     Func w_operand{"w_operand"}, h_inter{"h_inter"}, h_intra{"h_intra"};
     Func c_last{"c_last"}, n_last{"n_last"}, m_last{"m_last"};
     RDom r_tau, r_sigma, r_chunk, r_dqk;
@@ -70,15 +70,15 @@ inline Expr weight_exp(const ChunkwiseInputs &in, const Expr &x) {
     return in.tensor_cores ? approximate_exp(x) : Halide::exp(x);
 }
 
-// q, k and v as operands of the tensor-core products: the inputs in place where given, else their stored copies.
-inline ProductOperand q_operand(const ChunkwiseInputs &in, const ChunkwiseFuncs &f, bool k_inner) {
-    return input_operand(in.q_input, in.chunk, f.q_operand, k_inner);
+// q, k and v as operands of the tensor-core products, read in place.
+inline ProductOperand q_operand(const ChunkwiseInputs &in, bool k_inner) {
+    return in_place(in.q_input, in.chunk, k_inner);
 }
-inline ProductOperand k_operand(const ChunkwiseInputs &in, const ChunkwiseFuncs &f, bool k_inner) {
-    return input_operand(in.k_input, in.chunk, f.k_operand, k_inner);
+inline ProductOperand k_operand(const ChunkwiseInputs &in, bool k_inner) {
+    return in_place(in.k_input, in.chunk, k_inner);
 }
-inline ProductOperand v_operand(const ChunkwiseInputs &in, const ChunkwiseFuncs &f, bool k_inner) {
-    return input_operand(in.v_input, in.chunk, f.v_operand, k_inner);
+inline ProductOperand v_operand(const ChunkwiseInputs &in, bool k_inner) {
+    return in_place(in.v_input, in.chunk, k_inner);
 }
 
 // x / den(tau, c, bh). The tensor-core paths multiply by the reciprocal, stored once per position: an IEEE float32
@@ -142,10 +142,8 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
     f.k_weighted(dqk, sigma, c, bh) = f.k_chunk(dqk, sigma, c, bh) * f.state_weight(sigma, c, bh);
     auto operand = [&](const Expr &x) { return product_operand(x, in.qkv_type); };
     if (in.tensor_cores) {
-        f.k_operand(dqk, sigma, c, bh) = operand(f.k_chunk(dqk, sigma, c, bh));
-        f.v_operand(dv, sigma, c, bh) = operand(f.v_chunk(dv, sigma, c, bh));
         f.kw_operand(dqk, sigma, c, bh) = operand(f.k_weighted(dqk, sigma, c, bh));
-        f.c_delta = tensor_core_product("c_delta", v_operand(in, f, false), {f.kw_operand, false}, L, S);
+        f.c_delta = tensor_core_product("c_delta", v_operand(in, false), {f.kw_operand, false}, L, S);
     } else {
         f.c_delta(dv, dqk, c, bh) = 0.0f;
         f.c_delta(dv, dqk, c, bh) += f.k_weighted(dqk, f.r_sigma, c, bh) * f.v_chunk(dv, f.r_sigma, c, bh);
@@ -181,8 +179,7 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
 
     f.r_dqk = RDom(0, in.dhqk, "r_dqk");
     if (in.tensor_cores) {
-        f.q_operand(dqk, tau, c, bh) = operand(f.q_chunk(dqk, tau, c, bh));
-        f.scores = tensor_core_product("scores", k_operand(in, f, true), q_operand(in, f, true), in.dhqk, S);
+        f.scores = tensor_core_product("scores", k_operand(in, true), q_operand(in, true), in.dhqk, S);
     } else {
         f.scores(sigma, tau, c, bh) = 0.0f;
         f.scores(sigma, tau, c, bh) += f.q_chunk(f.r_dqk, tau, c, bh) * f.k_transposed(sigma, f.r_dqk, c, bh);
@@ -194,7 +191,7 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
         // The state product in TF32 (the state stays float32), the intra-chunk one on the operands' type.
         f.w_operand(sigma, tau, c, bh) = operand(f.intra_weight(sigma, tau, c, bh));
         f.h_inter = tensor_core_product("h_inter", {f.c_state, false}, {f.q_inter, true}, in.dhqk, S);
-        f.h_intra = tensor_core_product("h_intra", v_operand(in, f, false), {f.w_operand, true}, L, S);
+        f.h_intra = tensor_core_product("h_intra", v_operand(in, false), {f.w_operand, true}, L, S);
         f.h_num(dv, tau, c, bh) = f.h_inter(dv, tau, c, bh) + f.h_intra(dv, tau, c, bh);
     } else {
         f.h_num(dv, tau, c, bh) = 0.0f;

@@ -32,7 +32,7 @@ namespace hmlstm {
 struct ChunkwiseBackwardInputs {
     Func dh;       // (dv, t, bh), the output's gradient in the inputs' type
     Func dc_last;  // (dv, dqk, bh), the gradient of the returned last C (zeros when none)
-    Halide::ExternFuncArgument dh_input = {};  // dh as the generator's input, read in place by the products
+    Halide::ExternFuncArgument dh_input = {};  // tensor_cores only: dh as the generator's input, read in place
 };
 
 struct ChunkwiseBackwardFuncs {
@@ -46,7 +46,7 @@ struct ChunkwiseBackwardFuncs {
     Func d_intra{"d_intra"};  // (sigma, tau, c, bh): {gradient of the score q . k, gradient of the log weight}
     Func dq_inter{"dq_inter"}, dq_chunk{"dq_chunk"}, dk_state{"dk_state"}, dk_chunk{"dk_chunk"}, dv_chunk{"dv_chunk"};
     // tensor_cores only: the products' stored operands, and the products that sum into dq, dk and dv
-    Func dh_operand{"dh_operand"}, ds_operand{"ds_operand"};
+    Func ds_operand{"ds_operand"};
     Func dq_inter_unscaled{"dq_inter_unscaled"};  // dH C^T, before inter_factor
     Func w_scaled_operand{"w_scaled_operand"};  // W / den: dv's intra-chunk product with the unscaled dh
     Func dq_intra{"dq_intra"}, dk_intra{"dk_intra"}, dv_intra{"dv_intra"}, dv_state{"dv_state"};
@@ -73,7 +73,7 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
 
     Expr dh_value = Halide::select(token < S, widen(grad.dh(dv_in, Halide::min(token, S - 1), bh)), 0.0f);
     b.dh_scaled(dv, tau, c, bh) = divided_by_den(f, dh_value, tau, c, bh);
-    auto dh_operand = [&](bool k_inner) { return input_operand(grad.dh_input, L, b.dh_operand, k_inner); };
+    auto dh_operand = [&](bool k_inner) { return in_place(grad.dh_input, L, k_inner); };
     b.dh_inter(dv, tau, c, bh) = b.dh_scaled(dv, tau, c, bh) * f.inter_factor(tau, c, bh);
 
     // The reverse scan of the state gradient, each chunk's qbar^T dH formed right before it is added.
@@ -101,8 +101,7 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     if (in.tensor_cores) {
         // dh itself is the operand (exact in the inputs' type) and 1/den, a factor per row of the product, scales
         // its result: no rounded intermediate enters the sum over dv, whose cancellation would amplify it.
-        b.dh_operand(dv, tau, c, bh) = product_operand(dh_value, in.qkv_type);
-        b.d_weight = tensor_core_product("d_weight", v_operand(in, f, true), dh_operand(true), in.dhv, S);
+        b.d_weight = tensor_core_product("d_weight", v_operand(in, true), dh_operand(true), in.dhv, S);
     } else {
         b.d_weight(sigma, tau, c, bh) = 0.0f;
         b.d_weight(sigma, tau, c, bh) += b.dh_scaled(b.r_dv, tau, c, bh) * b.v_transposed(sigma, b.r_dv, c, bh);
@@ -127,10 +126,10 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
         // inter_factor, a factor per row tau of dH C^T, scales the product's result: no operand holds dH * it.
         b.dq_inter_unscaled = tensor_core_product("dq_inter", {f.c_state, true}, {b.dh_scaled, true}, in.dhv, S);
         b.dq_inter(dqk, tau, c, bh) = f.inter_factor(tau, c, bh) * b.dq_inter_unscaled(dqk, tau, c, bh);
-        b.dq_intra = tensor_core_product("dq_intra", k_operand(in, f, false), {b.ds_operand, true}, L, S);
+        b.dq_intra = tensor_core_product("dq_intra", k_operand(in, false), {b.ds_operand, true}, L, S);
         b.dq_chunk(dqk, tau, c, bh) = b.dq_inter(dqk, tau, c, bh) + b.dq_intra(dqk, tau, c, bh);
         b.dk_state = tensor_core_product("dk_state", {b.dc_next, true}, {b.v_weighted, true}, in.dhv, S);
-        b.dk_intra = tensor_core_product("dk_intra", q_operand(in, f, false), {b.ds_operand, false}, L, S);
+        b.dk_intra = tensor_core_product("dk_intra", q_operand(in, false), {b.ds_operand, false}, L, S);
         b.dk_chunk(dqk, sigma, c, bh) = b.dk_state(dqk, sigma, c, bh) + b.dk_intra(dqk, sigma, c, bh);
         b.w_scaled_operand(sigma, tau, c, bh) =
             product_operand(divided_by_den(f, f.intra_weight(sigma, tau, c, bh), tau, c, bh), in.qkv_type);

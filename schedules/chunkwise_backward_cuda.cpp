@@ -22,7 +22,6 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
         Var kb("kb");
         f.c_state.compute_root().fuse(f.kk, f.bh, kb)
             .gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(kb);
-        for (Func fn : {f.k_operand, f.v_operand}) st.tiled_vectors(fn, fn.args()[0], fn.args()[1]);
     }
     if (!recompute_states || tensor_cores) {
         st.tiled_vectors(f.k_weighted, f.dqk, f.sigma);
@@ -32,7 +31,6 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
     st.output_factors(chunk);
     st.tiled_vectors(f.q_inter, f.dqk, f.tau);
     if (tensor_cores) {
-        st.tiled_vectors(f.q_operand, f.dqk, f.tau);
         st.tiled_vectors(f.w_operand, f.sigma, f.tau, chunk);
         f.scores.compute_root();
     } else {
@@ -55,9 +53,7 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
     // each output element's reduction in its thread
     st.tiled_vectors(b.d_intra, f.sigma, f.tau, chunk);
     if (tensor_cores) {
-        for (Func fn : {b.dh_operand, b.v_weighted}) {
-            st.tiled_vectors(fn, fn.args()[0], fn.args()[1]);
-        }
+        st.tiled_vectors(b.v_weighted, f.dv, f.sigma);
         for (Func fn : {b.w_scaled_operand, b.ds_operand}) st.tiled_vectors(fn, f.sigma, f.tau, chunk);
         for (Func fn : {b.d_weight, b.dq_inter_unscaled, b.dq_intra, b.dk_state, b.dk_intra, b.dv_intra, b.dv_state}) {
             fn.compute_root();

@@ -25,7 +25,6 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
     st.output_factors(chunk);
     st.tiled_vectors(f.q_inter, f.dqk, f.tau);
     if (tensor_cores) {
-        st.tiled_vectors(f.q_operand, f.dqk, f.tau);
         st.tiled_vectors(f.w_operand, f.sigma, f.tau, chunk);
         for (Func fn : {f.scores, f.h_inter, f.h_intra}) fn.compute_root();
     } else {

@@ -124,10 +124,9 @@ struct ChunkwiseCudaStages {
     // that the product's inner loop does no exponentials.
     void state_scan(bool tensor_cores) {
         if (tensor_cores) {
-            // The products' operands are stored (padded past S, narrowed to bfloat16 for 16-bit inputs) for cuBLAS.
-            for (Halide::Func fn : {f.k_operand, f.v_operand, f.kw_operand}) {
-                tiled_vectors(fn, fn.args()[0], fn.args()[1]);
-            }
+            // The weighted keys stored (padded past S, narrowed to bfloat16 for 16-bit inputs) for cuBLAS, which
+            // reads v in place.
+            tiled_vectors(f.kw_operand, f.dqk, f.sigma);
             f.c_delta.compute_root();
         } else {
             tiled_vectors(f.k_weighted, f.dqk, f.sigma);
