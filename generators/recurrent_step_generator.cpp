@@ -9,6 +9,9 @@ public:
     GeneratorParam<int> gpu_threads{"gpu_threads", 0};  // CUDA targets only
     GeneratorParam<int> gpu_rows{"gpu_rows", 0};  // row groups per column (threads along dqk)
     GeneratorParam<int> vector_width{"vector_width", 0};
+    // CUDA only: the variant for DHQK and DHV multiples of 32 and buffers starting at 0, whose tiles of C stay in
+    // registers (schedules/recurrent_cuda.cpp); the runtime picks it where the shape allows.
+    GeneratorParam<bool> dense_tiles{"dense_tiles", false};
 
     Input<Buffer<float, 3>> c_state{"c_state"};  // (dv, dqk, bh)
     Input<Buffer<float, 2>> n_state{"n_state"};  // (dqk, bh)
@@ -41,12 +44,35 @@ public:
 
         StepOutputs out{h, c_new, n_new, m_new};
         if (get_target().has_gpu_feature()) {
+            if (dense_tiles) {
+                require_zero_mins();
+                schedule_recurrent_step_dense_cuda(f, out, cuda_knobs());
+                return;
+            }
             schedule_recurrent_step_cuda(f, out, cuda_knobs());
             return;
         }
         CpuKnobs knobs;
         knobs.vector_width = vector_width;
         schedule_recurrent_step_cpu(f, out, resolve_knobs(knobs, get_target()), get_target());
+    }
+
+private:
+    // Every buffer starts at 0 (as the runtime passes them): the bounds of the dense tiles then simplify to
+    // constant offsets from a thread's first row.
+    void require_zero_mins() {
+        for (int d = 0; d < 3; d++) {
+            c_state.dim(d).set_min(0);
+            c_new.dim(d).set_min(0);
+        }
+        for (int d = 0; d < 2; d++) {
+            n_state.dim(d).set_min(0);
+            q.dim(d).set_min(0);
+            k.dim(d).set_min(0);
+            v.dim(d).set_min(0);
+            h.dim(d).set_min(0);
+            n_new.dim(d).set_min(0);
+        }
     }
 };
 

@@ -5,6 +5,77 @@ namespace hmlstm {
 
 using namespace Halide;
 
+namespace {
+
+// h, n and m: small kernels after the one over C, h_columns columns of h per block; with gates_root, the gate
+// factors in a small kernel before it.
+void schedule_step_small_stages_cuda(StepFuncs &f, StepOutputs &out, const CudaKnobs &k, int h_columns,
+                                     bool gates_root) {
+    Var dv_o("dv_o"), dv_i("dv_i"), dqk_o("dqk_o"), dqk_i("dqk_i");
+    Var bh_o("bh_o"), bh_i("bh_i");
+    if (gates_root) {
+        for (Func fn : {f.decay, f.gain}) {
+            fn.compute_root().split(f.bh, bh_o, bh_i, k.threads, TailStrategy::GuardWithIf).gpu_blocks(bh_o).gpu_threads(bh_i);
+        }
+        f.gain.compute_with(f.decay, bh_i);
+    }
+
+    // h sums the groups' partials, one thread per column; its denominator q . n_new once per block, the block's
+    // threads each summing a strided share of the rows first.
+    out.h.split(f.dv, dv_o, dv_i, h_columns, TailStrategy::GuardWithIf).gpu_blocks(dv_o, f.bh).gpu_threads(dv_i);
+    f.h_num.compute_at(out.h, dv_i);
+    RVar rd_o("rd_o"), rd_i("rd_i");
+    Var lane("lane");
+    f.h_den.update().split(f.r_dqk.x, rd_o, rd_i, k.threads, TailStrategy::GuardWithIf);
+    Func den_lanes = f.h_den.update().rfactor(rd_i, lane);
+    f.h_den.compute_at(out.h, dv_o);
+    den_lanes.compute_at(out.h, dv_o).gpu_threads(lane);
+    den_lanes.update().gpu_threads(lane);
+    out.n_new.split(f.dqk, dqk_o, dqk_i, k.threads, TailStrategy::GuardWithIf).gpu_blocks(dqk_o, f.bh).gpu_threads(dqk_i);
+    out.m_new.split(f.bh, bh_o, bh_i, k.threads, TailStrategy::GuardWithIf).gpu_blocks(bh_o).gpu_threads(bh_i);
+}
+
+}  // namespace
+
+// The dense variant, for DHQK and DHV multiples of 32 and buffers starting at 0 (the runtime picks it then): a
+// thread owns 32 rows of one column (DHQK / 32 row groups per block) and holds their new values in registers, so
+// each element of C is loaded once, all 32 loads in flight, and h's partial sum and the store both read the
+// registers. Its splits round up (the extents are multiples), which keeps every bound a constant offset from the
+// thread's first row: with guarded splits Halide can only keep the tile in local memory.
+void schedule_recurrent_step_dense_cuda(StepFuncs &f, StepOutputs &out, const CudaKnobs &k) {
+    const int rows = 32;
+    Var dv_o("dv_o"), dv_i("dv_i"), g("g"), dqk_o("dqk_o"), dqk_i("dqk_i");
+    RVar r_o("r_o"), r_i("r_i");
+    f.h_num.update().split(f.r_dqk.x, r_o, r_i, rows, TailStrategy::GuardWithIf);
+    Func partial = f.h_num.update().rfactor(r_o, g);
+    Func partial_sums = partial.in(f.h_num);
+    partial_sums.compute_root()
+        .split(f.dv, dv_o, dv_i, k.threads, TailStrategy::RoundUp)
+        .reorder(dv_i, g, dv_o, f.bh)
+        .gpu_blocks(dv_o, f.bh)
+        .gpu_threads(dv_i, g);
+    partial.compute_at(partial_sums, dv_i)
+        .bound_storage(f.dv, 1).bound_storage(f.bh, 1).bound_storage(g, 1)
+        .store_in(MemoryType::Register)
+        .update().unroll(r_i);
+    out.c_new.split(f.dv, dv_o, dv_i, k.threads, TailStrategy::RoundUp)
+        .split(f.dqk, g, dqk_i, rows, TailStrategy::RoundUp)
+        .reorder(dqk_i, dv_i, g, dv_o, f.bh)
+        .gpu_blocks(dv_o, f.bh)
+        .gpu_threads(dv_i, g)
+        .unroll(dqk_i);
+    out.c_new.compute_with(partial_sums, dv_i);
+    f.c_new.compute_at(partial_sums, dv_i)
+        .bound_extent(f.dv, 1).bound_extent(f.bh, 1).bound_extent(f.dqk, rows)
+        .store_in(MemoryType::Register)
+        .unroll(f.dqk);
+    partial_sums.never_partition_all();
+    out.c_new.never_partition_all();
+    // h with 128 columns per block, so that a quarter of the blocks recompute its denominator q . n_new. The gate
+    // factors stay inline: each thread computes them once for its whole tile (one kernel launch fewer).
+    schedule_step_small_stages_cuda(f, out, k, 128, false);
+}
+
 // The decode step is memory traffic over C, so C must cross memory once each way. A block covers `threads`
 // columns dv of one (batch, head) and `rows` groups of its rows dqk; each thread owns one group of one column: it
 // sums its share of h's numerator in a register (rfactor of the sum over dqk into per-group partial sums), then
@@ -40,26 +111,8 @@ void schedule_recurrent_step_cuda(StepFuncs &f, StepOutputs &out, const CudaKnob
     partial_sums.never_partition_all();  // fused loops must keep one body
     out.c_new.never_partition_all();
     // The gate factors once per (batch, head), in one small kernel before the others: inline, their exponentials
-    // and logarithm would be recomputed for every element of C and n (the loops become instruction-bound).
-    Var bh_o("bh_o"), bh_i("bh_i");
-    for (Func fn : {f.decay, f.gain}) {
-        fn.compute_root().split(f.bh, bh_o, bh_i, k.threads, TailStrategy::GuardWithIf).gpu_blocks(bh_o).gpu_threads(bh_i);
-    }
-    f.gain.compute_with(f.decay, bh_i);
-
-    // h sums the groups' partials, one thread per column; its denominator q . n_new once per block, the block's
-    // threads each summing a strided share of the rows first.
-    out.h.split(f.dv, dv_o, dv_i, k.threads, TailStrategy::GuardWithIf).gpu_blocks(dv_o, f.bh).gpu_threads(dv_i);
-    f.h_num.compute_at(out.h, dv_i);
-    RVar rd_o("rd_o"), rd_i("rd_i");
-    Var lane("lane");
-    f.h_den.update().split(f.r_dqk.x, rd_o, rd_i, k.threads, TailStrategy::GuardWithIf);
-    Func den_lanes = f.h_den.update().rfactor(rd_i, lane);
-    f.h_den.compute_at(out.h, dv_o);
-    den_lanes.compute_at(out.h, dv_o).gpu_threads(lane);
-    den_lanes.update().gpu_threads(lane);
-    out.n_new.split(f.dqk, dqk_o, dqk_i, k.threads, TailStrategy::GuardWithIf).gpu_blocks(dqk_o, f.bh).gpu_threads(dqk_i);
-    out.m_new.split(f.bh, bh_o, bh_i, k.threads, TailStrategy::GuardWithIf).gpu_blocks(bh_o).gpu_threads(bh_i);
+    // and logarithm would be recomputed for every element of C (these loops become instruction-bound).
+    schedule_step_small_stages_cuda(f, out, k, k.threads, true);
 }
 
 void schedule_sequence_gates_cuda(SequenceFuncs &f, const CudaKnobs &k) {

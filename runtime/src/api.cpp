@@ -495,7 +495,7 @@ Error recurrent_step_fw(const Shape &s, const QKV &qkv, const Gates &gates, void
     check_state_memory(check, mem, s, new_state.c, new_state.n, new_state.m, "new_state.c", "new_state.n",
                        "new_state.m");
     check.slice_bytes(double(s.DHQK) * s.DHV * 4.0, "the state C");
-    StepKernel kernel = check.ok() ? step_kernel(qkv.dtype, o.device.kind) : nullptr;
+    StepKernel kernel = check.ok() ? step_kernel(qkv.dtype, o.device.kind, s.DHQK, s.DHV) : nullptr;
     check.require(kernel != nullptr, Status::unsupported, "no recurrent step kernel for this dtype and device");
     if (!check.ok()) return check.error();
 

@@ -105,6 +105,8 @@
 #include "mlstm_recurrent_sequence_fw_f32_cuda.h"
 #include "mlstm_recurrent_step_fw_bf16_cuda.h"
 #include "mlstm_recurrent_step_fw_f32_cuda.h"
+#include "mlstm_recurrent_step_fw_bf16_cuda_dense.h"
+#include "mlstm_recurrent_step_fw_f32_cuda_dense.h"
 #include "mlstm_chunkwise_fw_bf16_chunk128_cuda_tc.h"
 #include "mlstm_chunkwise_fw_bf16_chunk16_cuda_tc.h"
 #include "mlstm_chunkwise_fw_bf16_chunk256_cuda_tc.h"
@@ -117,9 +119,11 @@
 #include "mlstm_chunkwise_fw_f32_chunk64_cuda_tc.h"
 #define HMLSTM_CUDA_KERNEL(name) name##_cuda
 #define HMLSTM_CUDA_TC_KERNEL(name) name##_cuda_tc
+#define HMLSTM_CUDA_DENSE_KERNEL(name) name##_cuda_dense
 #else
 #define HMLSTM_CUDA_KERNEL(name) nullptr
 #define HMLSTM_CUDA_TC_KERNEL(name) nullptr
+#define HMLSTM_CUDA_DENSE_KERNEL(name) nullptr
 #endif
 
 namespace hmlstm::detail {
@@ -182,6 +186,8 @@ const ChunkwiseBackwardVariants kChunkwiseBackward[] = {HMLSTM_CHUNKWISE_BW(16),
 const Variants<SequenceKernel> kSequence = HMLSTM_VARIANTS(mlstm_recurrent_sequence_fw_f32,
                                                            mlstm_recurrent_sequence_fw_bf16);
 const Variants<StepKernel> kStep = HMLSTM_VARIANTS(mlstm_recurrent_step_fw_f32, mlstm_recurrent_step_fw_bf16);
+const StepKernel kStepDenseF32Cuda = HMLSTM_CUDA_DENSE_KERNEL(mlstm_recurrent_step_fw_f32);
+const StepKernel kStepDenseBf16Cuda = HMLSTM_CUDA_DENSE_KERNEL(mlstm_recurrent_step_fw_bf16);
 const Variants<ParallelKernel> kParallel = HMLSTM_VARIANTS(mlstm_parallel_fw_f32, mlstm_parallel_fw_bf16);
 const Variants<ParallelBackwardKernel> kParallelBackward = HMLSTM_VARIANTS(mlstm_parallel_bw_f32,
                                                                            mlstm_parallel_bw_bf16);
@@ -239,7 +245,12 @@ SequenceBackwardKernel sequence_backward_kernel(DType dtype, Device device) {
 }
 
 SequenceKernel sequence_kernel(DType dtype, Device device) { return kSequence.pick(dtype, device); }
-StepKernel step_kernel(DType dtype, Device device) { return kStep.pick(dtype, device); }
+StepKernel step_kernel(DType dtype, Device device, int64_t dhqk, int64_t dhv) {
+    // The dense CUDA variant: one thread per 32 rows of a column, DHQK threads per block (at most 1024).
+    const bool dense = dhqk % 32 == 0 && dhv % 32 == 0 && dhqk <= 1024;
+    if (device == Device::cuda && dense) return dtype == DType::bfloat16 ? kStepDenseBf16Cuda : kStepDenseF32Cuda;
+    return kStep.pick(dtype, device);
+}
 ParallelKernel parallel_kernel(DType dtype, Device device) { return kParallel.pick(dtype, device); }
 ParallelBackwardKernel parallel_backward_kernel(DType dtype, Device device) {
     return kParallelBackward.pick(dtype, device);

@@ -46,7 +46,8 @@ ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_siz
                                                   bool tensor_cores);
 SequenceKernel sequence_kernel(DType dtype, Device device);
 SequenceBackwardKernel sequence_backward_kernel(DType dtype, Device device);
-StepKernel step_kernel(DType dtype, Device device);
+// The step on CUDA has a variant for head dimensions that are multiples of 32 (C in register tiles).
+StepKernel step_kernel(DType dtype, Device device, int64_t dhqk, int64_t dhv);
 ParallelKernel parallel_kernel(DType dtype, Device device);
 ParallelBackwardKernel parallel_backward_kernel(DType dtype, Device device);
 
