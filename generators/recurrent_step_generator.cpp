@@ -12,6 +12,9 @@ public:
     // CUDA only: the variant for DHQK and DHV multiples of 32 and buffers starting at 0, whose tiles of C stay in
     // registers (schedules/recurrent_cuda.cpp); the runtime picks it where the shape allows.
     GeneratorParam<bool> dense_tiles{"dense_tiles", false};
+    // Rows of C per thread in the dense variant; the runtime picks the variant for DHQK a multiple of 32
+    // (runtime/src/kernels.cpp). 16 measured slower (docs/benchmarks-gpu.md, session 17).
+    GeneratorParam<int> tile_rows{"tile_rows", 32};
 
     Input<Buffer<float, 3>> c_state{"c_state"};  // (dv, dqk, bh)
     Input<Buffer<float, 2>> n_state{"n_state"};  // (dqk, bh)
@@ -46,7 +49,7 @@ public:
         if (get_target().has_gpu_feature()) {
             if (dense_tiles) {
                 require_zero_mins();
-                schedule_recurrent_step_dense_cuda(f, out, cuda_knobs());
+                schedule_recurrent_step_dense_cuda(f, out, cuda_knobs(), tile_rows);
                 return;
             }
             schedule_recurrent_step_cuda(f, out, cuda_knobs());

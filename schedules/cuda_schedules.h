@@ -22,7 +22,7 @@ inline CudaKnobs resolve_cuda_knobs(CudaKnobs k) {
 }
 
 void schedule_recurrent_step_cuda(StepFuncs &f, StepOutputs &out, const CudaKnobs &knobs);
-void schedule_recurrent_step_dense_cuda(StepFuncs &f, StepOutputs &out, const CudaKnobs &knobs);
+void schedule_recurrent_step_dense_cuda(StepFuncs &f, StepOutputs &out, const CudaKnobs &knobs, int tile_rows);
 void schedule_recurrent_sequence_cuda(SequenceFuncs &f, SequenceOutputs &out, const CudaKnobs &knobs);
 void schedule_recurrent_backward_cuda(SequenceFuncs &f, RecurrentBackwardFuncs &b, RecurrentBackwardOutputs &out,
                                       const CudaKnobs &knobs);

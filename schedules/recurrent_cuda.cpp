@@ -37,79 +37,67 @@ void schedule_step_small_stages_cuda(StepFuncs &f, StepOutputs &out, const CudaK
 
 }  // namespace
 
-// The dense variant, for DHQK and DHV multiples of 32 and buffers starting at 0 (the runtime picks it then): a
-// thread owns 32 rows of one column (DHQK / 32 row groups per block) and holds their new values in registers, so
-// each element of C is loaded once, all 32 loads in flight, and h's partial sum and the store both read the
-// registers. Its splits round up (the extents are multiples), which keeps every bound a constant offset from the
-// thread's first row: with guarded splits Halide can only keep the tile in local memory.
-void schedule_recurrent_step_dense_cuda(StepFuncs &f, StepOutputs &out, const CudaKnobs &k) {
-    const int rows = 32;
-    Var dv_o("dv_o"), dv_i("dv_i"), g("g"), dqk_o("dqk_o"), dqk_i("dqk_i");
+// The kernel over C: a block covers `threads` columns dv of one (batch, head) and groups of its rows dqk; each thread
+// owns `rows` rows of one column: it sums its share of h's numerator in a register (rfactor of the sum over dqk into
+// per-group partial sums) and writes the same elements' new values, in the same kernel (compute_with at the
+// thread). Reading and writing an element in the same thread keeps an in-place update safe. `tail`: how the column
+// and row splits end; `unroll`: the rows unrolled at a time (0: all of them). Returns the thread's loop level.
+LoopLevel schedule_state_kernel(StepFuncs &f, StepOutputs &out, int threads, const Expr &rows, TailStrategy tail,
+                           int unroll) {
+    Var dv_o("dv_o"), dv_i("dv_i"), g("g"), dqk_i("dqk_i");
     RVar r_o("r_o"), r_i("r_i");
     f.h_num.update().split(f.r_dqk.x, r_o, r_i, rows, TailStrategy::GuardWithIf);
     Func partial = f.h_num.update().rfactor(r_o, g);
     Func partial_sums = partial.in(f.h_num);
     partial_sums.compute_root()
-        .split(f.dv, dv_o, dv_i, k.threads, TailStrategy::RoundUp)
+        .split(f.dv, dv_o, dv_i, threads, tail)
         .reorder(dv_i, g, dv_o, f.bh)
         .gpu_blocks(dv_o, f.bh)
         .gpu_threads(dv_i, g);
+    // One register per thread (bounds inference cannot see that through guarded splits).
     partial.compute_at(partial_sums, dv_i)
         .bound_storage(f.dv, 1).bound_storage(f.bh, 1).bound_storage(g, 1)
-        .store_in(MemoryType::Register)
-        .update().unroll(r_i);
-    out.c_new.split(f.dv, dv_o, dv_i, k.threads, TailStrategy::RoundUp)
-        .split(f.dqk, g, dqk_i, rows, TailStrategy::RoundUp)
+        .store_in(MemoryType::Register);
+    out.c_new.split(f.dv, dv_o, dv_i, threads, tail)
+        .split(f.dqk, g, dqk_i, rows, tail)
         .reorder(dqk_i, dv_i, g, dv_o, f.bh)
         .gpu_blocks(dv_o, f.bh)
-        .gpu_threads(dv_i, g)
-        .unroll(dqk_i);
+        .gpu_threads(dv_i, g);
+    if (unroll) {
+        partial.update().unroll(r_i, unroll, TailStrategy::GuardWithIf);
+        out.c_new.unroll(dqk_i, unroll, TailStrategy::GuardWithIf);
+    } else {
+        partial.update().unroll(r_i);
+        out.c_new.unroll(dqk_i);
+    }
     out.c_new.compute_with(partial_sums, dv_i);
-    f.c_new.compute_at(partial_sums, dv_i)
+    partial_sums.never_partition_all();  // fused loops must keep one body
+    out.c_new.never_partition_all();
+    return LoopLevel(partial_sums, dv_i);
+}
+
+// The dense variant, for DHQK a multiple of `rows` (32 by default), DHV of 32 and buffers starting at 0 (the runtime
+// picks it then): a thread owns `rows` rows of one column (DHQK / rows row groups per block) and holds their new
+// values in registers, so each element of C is loaded once, all loads in flight, and h's partial sum and the store
+// both read the registers. Its splits round up (the extents are multiples), which keeps every bound a constant
+// offset from the thread's first row: with guarded splits Halide can only keep the tile in local memory.
+void schedule_recurrent_step_dense_cuda(StepFuncs &f, StepOutputs &out, const CudaKnobs &k, int rows) {
+    LoopLevel thread = schedule_state_kernel(f, out, k.threads, rows, TailStrategy::RoundUp, 0);
+    f.c_new.compute_at(thread)
         .bound_extent(f.dv, 1).bound_extent(f.bh, 1).bound_extent(f.dqk, rows)
         .store_in(MemoryType::Register)
         .unroll(f.dqk);
-    partial_sums.never_partition_all();
-    out.c_new.never_partition_all();
     // h with 128 columns per block, so that a quarter of the blocks recompute its denominator q . n_new. The gate
     // factors stay inline: each thread computes them once for its whole tile (one kernel launch fewer).
     schedule_step_small_stages_cuda(f, out, k, 128, false);
 }
 
-// The decode step is memory traffic over C, so C must cross memory once each way. A block covers `threads`
-// columns dv of one (batch, head) and `rows` groups of its rows dqk; each thread owns one group of one column: it
-// sums its share of h's numerator in a register (rfactor of the sum over dqk into per-group partial sums), then
-// writes the same elements' new values, read again from L1, in the same kernel. Reading and writing an element in
-// the same thread keeps an in-place update safe. A small kernel computes the gate factors before it; h, n and m are
-// small kernels after it.
+// The general variant: `rows` groups of rows per column (DHQK / groups rows each, rounded up), guarded splits; a
+// thread reads its rows twice, for h's partial and for the store (the second time from L1).
 void schedule_recurrent_step_cuda(StepFuncs &f, StepOutputs &out, const CudaKnobs &k) {
     const int groups = k.rows;
-    Var dv_o("dv_o"), dv_i("dv_i"), g("g"), dqk_o("dqk_o"), dqk_i("dqk_i");
-    RVar r_o("r_o"), r_i("r_i");
-    // Rows per group: DHQK / groups rounded up; a fixed split factor keeps the two loop nests alike.
     Expr rows_per_group = (f.r_dqk.x.extent() + groups - 1) / groups;
-    f.h_num.update().split(f.r_dqk.x, r_o, r_i, rows_per_group, TailStrategy::GuardWithIf);
-    Func partial = f.h_num.update().rfactor(r_o, g);
-    Func partial_sums = partial.in(f.h_num);
-    partial_sums.compute_root()
-        .split(f.dv, dv_o, dv_i, k.threads, TailStrategy::GuardWithIf)
-        .reorder(dv_i, g, dv_o, f.bh)
-        .gpu_blocks(dv_o, f.bh)
-        .gpu_threads(dv_i, g);
-    // One register per thread (bounds inference cannot see that through the guarded splits).
-    partial.compute_at(partial_sums, dv_i)
-        .bound_storage(f.dv, 1).bound_storage(f.bh, 1).bound_storage(g, 1)
-        .store_in(MemoryType::Register)
-        .update().unroll(r_i, 4, TailStrategy::GuardWithIf);
-    out.c_new.split(f.dv, dv_o, dv_i, k.threads, TailStrategy::GuardWithIf)
-        .split(f.dqk, g, dqk_i, rows_per_group, TailStrategy::GuardWithIf)
-        .reorder(dqk_i, dv_i, g, dv_o, f.bh)
-        .gpu_blocks(dv_o, f.bh)
-        .gpu_threads(dv_i, g)
-        .unroll(dqk_i, 4, TailStrategy::GuardWithIf);
-    out.c_new.compute_with(partial_sums, dv_i);
-    partial_sums.never_partition_all();  // fused loops must keep one body
-    out.c_new.never_partition_all();
+    schedule_state_kernel(f, out, k.threads, rows_per_group, TailStrategy::GuardWithIf, 4);
     // The gate factors once per (batch, head), in one small kernel before the others: inline, their exponentials
     // and logarithm would be recomputed for every element of C (these loops become instruction-bound).
     schedule_step_small_stages_cuda(f, out, k, k.threads, true);
