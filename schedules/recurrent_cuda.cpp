@@ -35,8 +35,6 @@ void schedule_step_small_stages_cuda(StepFuncs &f, StepOutputs &out, const CudaK
     out.m_new.split(f.bh, bh_o, bh_i, k.threads, TailStrategy::GuardWithIf).gpu_blocks(bh_o).gpu_threads(bh_i);
 }
 
-}  // namespace
-
 // The kernel over C: a block covers `threads` columns dv of one (batch, head) and groups of its rows dqk; each thread
 // owns `rows` rows of one column: it sums its share of h's numerator in a register (rfactor of the sum over dqk into
 // per-group partial sums) and writes the same elements' new values, in the same kernel (compute_with at the
@@ -75,6 +73,8 @@ LoopLevel schedule_state_kernel(StepFuncs &f, StepOutputs &out, int threads, con
     out.c_new.never_partition_all();
     return LoopLevel(partial_sums, dv_i);
 }
+
+}  // namespace
 
 // The dense variant, for DHQK a multiple of `rows` (32 by default), DHV of 32 and buffers starting at 0 (the runtime
 // picks it then): a thread owns `rows` rows of one column (DHQK / rows row groups per block) and holds their new
