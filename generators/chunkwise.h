@@ -126,7 +126,9 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
         f.b(tau, c, bh) = f.log_fgate(0, c, bh) + f.cum_log_fgate(0, tau, c, bh);
     }
     f.a(sigma, c, bh) = f.cum_log_fgate(sigma, L - 1, c, bh) + f.igate(sigma, c, bh);
-    f.a_max(c, bh) = Halide::maximum(f.a(f.r_sigma, c, bh));
+    // The maxima as explicit updates (not Halide::maximum) so that schedules can split their loops.
+    f.a_max(c, bh) = Halide::Float(32).min();
+    f.a_max(c, bh) = Halide::max(f.a_max(c, bh), f.a(f.r_sigma, c, bh));
 
     // Inter-chunk recurrence of the stabilizer (serial over chunks, gates only).
     f.r_chunk = RDom(0, num_chunks, "r_chunk");
@@ -165,13 +167,15 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
     // Outputs of chunk c from the state before it and the chunk's own tokens.
     f.intra_log_weight(sigma, tau, c, bh) = Halide::select(
         sigma <= tau, f.cum_log_fgate(sigma, tau, c, bh) + f.igate(sigma, c, bh), log_zero());
+    f.intra_max(tau, c, bh) = Halide::Float(32).min();
     if (prefix_sums) {  // max_{sigma <= tau} F(tau) - F(sigma) + i(sigma), F(tau) taken out of the max
         Func F = f.log_fgate_prefix;
         Expr r = f.r_sigma;
-        f.intra_max(tau, c, bh) = F(tau, c, bh) + Halide::maximum(Halide::select(
-            r <= tau, f.igate(r, c, bh) - F(r, c, bh), log_zero()));
+        f.intra_max(tau, c, bh) = Halide::max(f.intra_max(tau, c, bh),
+                                              Halide::select(r <= tau, f.igate(r, c, bh) - F(r, c, bh), log_zero()));
+        f.intra_max(tau, c, bh) += F(tau, c, bh);
     } else {
-        f.intra_max(tau, c, bh) = Halide::maximum(f.intra_log_weight(f.r_sigma, tau, c, bh));
+        f.intra_max(tau, c, bh) = Halide::max(f.intra_max(tau, c, bh), f.intra_log_weight(f.r_sigma, tau, c, bh));
     }
     f.m_out(tau, c, bh) = Halide::max(f.b(tau, c, bh) + f.m_state(c, bh), f.intra_max(tau, c, bh));
     f.inter_factor(tau, c, bh) = scale * Halide::exp(f.b(tau, c, bh) + f.m_state(c, bh) - f.m_out(tau, c, bh));

@@ -47,6 +47,9 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
         st.tiled_root(b.dc_delta, f.dv, f.dqk);
     }
     b.dc_next.compute_root();
+    // Not a grouped scan: Halide's simplifier splits this reverse scan's indices into loop-invariant parts that
+    // LLVM cannot match, so the stores would not be forwarded (seen in the PTX), and its inputs' registers would
+    // spill to local memory (their first index is symbolic at a partial group).
     for (int u : {0, 1}) b.dc_next.update(u).gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
 
     // (5) the gradients' products: on tensor cores, from stored operands, summed where the outputs read them; or
@@ -80,10 +83,15 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
     b.decay_gate.compute_root().gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
     b.decay_gate.update().gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
     b.intra_suffix.compute_root();
-    for (int u : {0, 1}) st.rowwise(b.intra_suffix.update(u), f.sigma, chunk);
-    for (Func fn : {b.gate_suffix, b.gate_prefix}) {  // one thread per chunk walks its positions
-        fn.compute_root();
-        for (int u : {0, 1}) fn.update(u).gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
+    st.rowwise(b.intra_suffix.update(0), f.sigma, chunk);
+    st.rowwise(st.grouped_scan(b.intra_suffix, 1, b.r_tau_rev.x, {}), f.sigma, chunk);  // d_intra is a Tuple
+    // one thread per chunk walks its positions
+    b.gate_suffix.compute_root();
+    b.gate_prefix.compute_root();
+    Stage suffix_scan = st.grouped_scan(b.gate_suffix, 1, b.r_tau_rev.x, {{b.inter_gate, 0}});
+    Stage prefix_scan = st.grouped_scan(b.gate_prefix, 1, b.r_tau_fwd.x, {{b.state_gate, 0}});
+    for (Stage s : {b.gate_suffix.update(0), suffix_scan, b.gate_prefix.update(0), prefix_scan}) {
+        s.gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
     }
 
     for (Func fn : {out.dq, out.dk, out.dv}) st.per_token_vectors(fn, fn.args()[0]);

@@ -21,6 +21,7 @@ void schedule_chunkwise_gates_cpu(ChunkwiseFuncs &f, const CpuKnobs &k) {
     f.cum_log_fgate.update().reorder(f.sigma, f.r_tau).fuse(f.c, f.bh, cb).parallel(cb).vectorize(f.sigma, vec);
     f.b.compute_root().parallel(f.bh);
     f.a_max.compute_root().parallel(f.bh);
+    f.a_max.update().parallel(f.bh);
     f.m_state.compute_root().parallel(f.bh);
     if (f.m_state.num_update_definitions() > 0) f.m_state.update().parallel(f.bh);
     f.state_decay.compute_root().parallel(f.bh);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <vector>
 
 #include "cuda_schedules.h"
 
@@ -71,6 +72,37 @@ struct ChunkwiseCudaStages {
         Halide::Func partial = s.partial;
         for (int u = 0; u < partial.num_update_definitions(); u++) partial.update(u).gpu_lanes(s.u);
     }
+    // A serial scan, update `u` of `fn` over `r` (the thread's own loop), in groups of `scan_group` steps: the
+    // group's reads of its inputs first, into registers, then its steps unrolled. In straight-line code LLVM
+    // forwards each step's stored value to the next step's read of it, so a thread waits on memory once per group;
+    // the plain loop waited for every step's inputs and for reading back the store of the step before (Halide keeps
+    // a scan's running value in memory). An input: a Func the scan reads (not a Tuple: its wrapper would load every
+    // element), and which of its arguments the step indexes.
+    struct ScanInput {
+        Halide::Func fn;
+        int step_arg;
+    };
+    static constexpr int scan_group = 8;
+    Halide::Stage grouped_scan(Halide::Func fn, int u, const Halide::RVar &r, const std::vector<ScanInput> &inputs) {
+        Halide::RVar group("group"), step("step");
+        Halide::Stage s = fn.update(u);
+        s.split(r, group, step, scan_group, guard).unroll(step);
+        for (ScanInput input : inputs) {
+            Halide::Func w = input.fn.in(fn);
+            Halide::Var v = w.args()[input.step_arg];
+            w.compute_at(fn, group).store_in(Halide::MemoryType::Register).bound_storage(v, scan_group)
+                .unroll(v, scan_group, guard);
+        }
+        return s;
+    }
+
+    // A maximum over a chunk's positions (update 0 of `fn`, over r_sigma), 8 positions' loads at a time: a thread
+    // walking them one by one waited on every load.
+    Halide::Stage unrolled_max(Halide::Func fn) {
+        Halide::RVar group("group"), step("step");
+        return fn.update(0).split(f.r_sigma.x, group, step, 8, guard).unroll(step);
+    }
+
     // A stage over (bh) alone, or the pure (x, bh) stages of the scans.
     void per_head(Halide::Stage s, const Halide::Var &x) {
         s.split(x, o, i, tx, guard).gpu_blocks(o).gpu_threads(i);
@@ -90,14 +122,18 @@ struct ChunkwiseCudaStages {
             rowwise(f.cum_log_fgate.update(), f.sigma, chunk);
         }
         f.a_max.compute_root().gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
+        unrolled_max(f.a_max).gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
         f.m_state.compute_root().gpu_tile(f.kk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
-        if (f.m_state.num_update_definitions() > 0) per_head(f.m_state.update(), f.bh);
+        if (f.m_state.num_update_definitions() > 0) {
+            per_head(grouped_scan(f.m_state, 0, f.r_chunk.x, {{f.a_max, 0}, {f.b, 1}}), f.bh);
+        }
         // Once per position: inline, its exponential would be recomputed for every feature of the weighted keys.
         rowwise_root(f.state_weight, f.sigma, chunk);
     }
 
     // (3) the per-position factors of the outputs, once per position for the same reason (after m_out).
     void output_factors(int chunk) {
+        unrolled_max(f.intra_max);
         rowwise_root(f.intra_max, f.tau, chunk);
         rowwise_root(f.m_out, f.tau, chunk);
         rowwise_root(f.inter_factor, f.tau, chunk);
@@ -136,11 +172,13 @@ struct ChunkwiseCudaStages {
         // Every stage on the device, the empty pure ones too: a stage left on the host would make Halide require a
         // host buffer for the states, which the forward's outputs are.
         f.c_state.compute_root();
-        for (Halide::Stage s : {Halide::Stage(f.c_state), f.c_state.update(0), f.c_state.update(1)}) {
+        Halide::Stage c_scan = grouped_scan(f.c_state, 1, f.r_chunk.x, {{f.c_delta, 2}, {f.state_decay, 0}});
+        for (Halide::Stage s : {Halide::Stage(f.c_state), f.c_state.update(0), c_scan}) {
             s.gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
         }
         f.n_state.compute_root();
-        for (Halide::Stage s : {Halide::Stage(f.n_state), f.n_state.update(0), f.n_state.update(1)}) {
+        Halide::Stage n_scan = grouped_scan(f.n_state, 1, f.r_chunk.x, {{f.n_delta, 1}, {f.state_decay, 0}});
+        for (Halide::Stage s : {Halide::Stage(f.n_state), f.n_state.update(0), n_scan}) {
             s.gpu_tile(f.dqk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
         }
     }
