@@ -77,7 +77,8 @@ struct ChunkwiseCudaStages {
     // forwards each step's stored value to the next step's read of it, so a thread waits on memory once per group;
     // the plain loop waited for every step's inputs and for reading back the store of the step before (Halide keeps
     // a scan's running value in memory). An input: a Func the scan reads (not a Tuple: its wrapper would load every
-    // element), and which of its arguments the step indexes.
+    // element), and which of its arguments the step indexes. With no inputs it also serves a reduction's loop (the
+    // maxima over a chunk's positions): its loads, 8 at a time, are then in flight together.
     struct ScanInput {
         Halide::Func fn;
         int step_arg;
@@ -94,13 +95,6 @@ struct ChunkwiseCudaStages {
                 .unroll(v, scan_group, guard);
         }
         return s;
-    }
-
-    // A maximum over a chunk's positions (update 0 of `fn`, over r_sigma), 8 positions' loads at a time: a thread
-    // walking them one by one waited on every load.
-    Halide::Stage unrolled_max(Halide::Func fn) {
-        Halide::RVar group("group"), step("step");
-        return fn.update(0).split(f.r_sigma.x, group, step, 8, guard).unroll(step);
     }
 
     // A stage over (bh) alone, or the pure (x, bh) stages of the scans.
@@ -122,7 +116,7 @@ struct ChunkwiseCudaStages {
             rowwise(f.cum_log_fgate.update(), f.sigma, chunk);
         }
         f.a_max.compute_root().gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
-        unrolled_max(f.a_max).gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
+        grouped_scan(f.a_max, 0, f.r_sigma.x, {}).gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
         f.m_state.compute_root().gpu_tile(f.kk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
         if (f.m_state.num_update_definitions() > 0) {
             per_head(grouped_scan(f.m_state, 0, f.r_chunk.x, {{f.a_max, 0}, {f.b, 1}}), f.bh);
@@ -133,7 +127,7 @@ struct ChunkwiseCudaStages {
 
     // (3) the per-position factors of the outputs, once per position for the same reason (after m_out).
     void output_factors(int chunk) {
-        unrolled_max(f.intra_max);
+        grouped_scan(f.intra_max, 0, f.r_sigma.x, {});
         rowwise_root(f.intra_max, f.tau, chunk);
         rowwise_root(f.m_out, f.tau, chunk);
         rowwise_root(f.inter_factor, f.tau, chunk);
