@@ -44,17 +44,26 @@ inline ProductOperand in_place(const Halide::ExternFuncArgument &input, int chun
     return {Func(), k_inner, input, chunk};
 }
 
-// seq_len: the number of tokens of the inputs that operands read in place.
+// seq_len: the number of tokens of the inputs that operands read in place. `bf16_result` (bfloat16 operands only):
+// the product stores its result as bfloat16 bits instead of float32, half the bytes written and read back, for
+// products whose result only reaches an output of the inputs' 16-bit type; read its entries with product_entry.
 inline Func tensor_core_product(const std::string &name, const ProductOperand &a, const ProductOperand &b,
-                                const Expr &k, const Expr &seq_len) {
+                                const Expr &k, const Expr &seq_len, bool bf16_result = false) {
     Func out(name);
     auto buffer = [](const ProductOperand &x) { return x.chunk ? x.input : Halide::ExternFuncArgument(x.f); };
     std::vector<Halide::ExternFuncArgument> args{pipeline_user_context(), buffer(a), buffer(b), Halide::cast<int>(k),
                                                  Expr(int(a.k_inner)), Expr(int(b.k_inner)), Expr(a.chunk),
                                                  Expr(b.chunk), Halide::cast<int>(seq_len)};
-    out.define_extern("hmlstm_cublas_batched_product", args, Halide::Float(32), 4, Halide::NameMangling::C,
-                      Halide::DeviceAPI::CUDA);
+    out.define_extern("hmlstm_cublas_batched_product", args, bf16_result ? Halide::UInt(16) : Halide::Float(32), 4,
+                      Halide::NameMangling::C, Halide::DeviceAPI::CUDA);
     return out;
+}
+
+// An entry of a product as float32, whether it stores float32 or bfloat16 bits (exact: a bfloat16 is the upper half
+// of a float32).
+inline Expr product_entry(const Expr &x) {
+    if (x.type() != Halide::UInt(16)) return x;
+    return Halide::reinterpret<float>(Halide::cast<uint32_t>(x) << 16);
 }
 
 }  // namespace hmlstm

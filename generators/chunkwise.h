@@ -195,8 +195,10 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
         // The state product in TF32 (the state stays float32), the intra-chunk one on the operands' type.
         f.w_operand(sigma, tau, c, bh) = operand(f.intra_weight(sigma, tau, c, bh));
         f.h_inter = tensor_core_product("h_inter", {f.c_state, false}, {f.q_inter, true}, in.dhqk, S);
-        f.h_intra = tensor_core_product("h_intra", v_operand(in, false), {f.w_operand, true}, L, S);
-        f.h_num(dv, tau, c, bh) = f.h_inter(dv, tau, c, bh) + f.h_intra(dv, tau, c, bh);
+        // h_intra in the inputs' type: it only reaches h, stored in that type (bfloat16 or float32) anyway.
+        f.h_intra = tensor_core_product("h_intra", v_operand(in, false), {f.w_operand, true}, L, S,
+                                        in.qkv_type.is_bfloat());
+        f.h_num(dv, tau, c, bh) = f.h_inter(dv, tau, c, bh) + product_entry(f.h_intra(dv, tau, c, bh));
     } else {
         f.h_num(dv, tau, c, bh) = 0.0f;
         // The states are a generator output, which a register block past DHV must not read out of: clamped, with

@@ -40,8 +40,9 @@ struct ChunkwiseBackwardFuncs {
     Func dh_inter{"dh_inter"};    // dH * inter_factor, the SIMT inter-chunk product's operand
     Func dc_delta{"dc_delta"};    // qbar^T dH of one chunk, (dv, dqk, c, bh)
     Func dc_next{"dc_next"};      // G_{c+1}, c = 0..K-1: the gradient of the state after chunk c
+    Func dc_next_bits{"dc_next_bits"};  // G as bfloat16 bits, where gradient_bits
     Func v_transposed{"v_transposed"}, c_transposed{"c_transposed"}, dc_next_transposed{"dc_next_transposed"};
-    Func v_weighted{"v_weighted"};
+    Func v_weighted{"v_weighted"};  // v * w, the operand of the SIMT path's dk_state
     Func d_weight{"d_weight"}, intra_decay{"intra_decay"};
     Func d_intra{"d_intra"};  // (sigma, tau, c, bh): {gradient of the score q . k, gradient of the log weight}
     Func dq_inter{"dq_inter"}, dq_chunk{"dq_chunk"}, dk_state{"dk_state"}, dk_chunk{"dk_chunk"}, dv_chunk{"dv_chunk"};
@@ -50,6 +51,8 @@ struct ChunkwiseBackwardFuncs {
     Func dq_inter_unscaled{"dq_inter_unscaled"};  // dH C^T, before inter_factor
     Func w_scaled_operand{"w_scaled_operand"};  // W / den: dv's intra-chunk product with the unscaled dh
     Func dq_intra{"dq_intra"}, dk_intra{"dk_intra"}, dv_intra{"dv_intra"}, dv_state{"dv_state"};
+    // G's products with v and k read in place, before the state weights w scale them per column
+    Func dk_state_unweighted{"dk_state_unweighted"}, dv_state_unweighted{"dv_state_unweighted"};
     Func inter_gate{"inter_gate"}, state_gate{"state_gate"}, decay_gate{"decay_gate"};  // E, a, dF / F above
     Func decay_gate_rows{"decay_gate_rows"};
     LaneSum inter_gate_sum, state_gate_sum, intra_spanning_sum;  // tensor_cores only: the sums in a warp's order
@@ -59,6 +62,13 @@ struct ChunkwiseBackwardFuncs {
     Func dm_initial_rows{"dm_initial_rows"};  // per row dv of the state, so that the sum over the state is parallel
     RDom r_tau, r_dv, r_chunk_rev, r_tau_rev, r_tau_fwd;
 };
+
+// On the 16-bit tensor-core path the products with v and k (bfloat16, read in place) take the state gradients G as
+// bfloat16 bits, dc_next_bits, one copy of G (a third of the bytes of the float32 copies of v * w and k * w they
+// would otherwise need for TF32). The scan cannot store them itself: Halide 21 fails on an extern stage that reads
+// a Tuple Func on a GPU target (the device-copy pass miscounts the stage's arguments), and compute_with refuses a
+// Func fused with the one it reads. Elsewhere the products take G in float32 (TF32).
+inline bool gradient_bits(const ChunkwiseInputs &in) { return in.tensor_cores && in.qkv_type.is_bfloat(); }
 
 inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &in, ChunkwiseFuncs &f,
                                                          const ChunkwiseBackwardInputs &grad) {
@@ -94,6 +104,8 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     b.dc_next(dv, dqk, rev, bh) =
         f.state_decay(rev + 1, bh) * b.dc_next(dv, dqk, rev + 1, bh) + b.dc_delta(dv, dqk, rev + 1, bh);
     b.dc_initial(dv, dqk, bh) = f.state_decay(0, bh) * b.dc_next(dv, dqk, 0, bh) + b.dc_delta(dv, dqk, 0, bh);
+    const bool bits = gradient_bits(in);
+    if (bits) b.dc_next_bits(dv, dqk, c, bh) = product_operand(b.dc_next(dv, dqk, c, bh), in.qkv_type);
 
     // The intra-chunk part, as in the parallel backward.
     b.v_transposed(sigma, dv, c, bh) = f.v_chunk(dv, sigma, c, bh);
@@ -121,21 +133,33 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
 
     Expr r_tau = b.r_tau, r_dv = b.r_dv, r_sigma = f.r_sigma, r_dqk = f.r_dqk;
     if (in.tensor_cores) {
-        // The products with a state in TF32 (float32 operands), the intra-chunk ones on the operands' type.
+        // The products with the state C in TF32 (float32 operands), the others on the operands' type.
         b.ds_operand(sigma, tau, c, bh) = product_operand(d_scores(sigma, tau), in.qkv_type);
         // inter_factor, a factor per row tau of dH C^T, scales the product's result: no operand holds dH * it.
         b.dq_inter_unscaled = tensor_core_product("dq_inter", {f.c_state, true}, {b.dh_scaled, true}, in.dhv, S);
         b.dq_inter(dqk, tau, c, bh) = f.inter_factor(tau, c, bh) * b.dq_inter_unscaled(dqk, tau, c, bh);
-        b.dq_intra = tensor_core_product("dq_intra", k_operand(in, false), {b.ds_operand, true}, L, S);
-        b.dq_chunk(dqk, tau, c, bh) = b.dq_inter(dqk, tau, c, bh) + b.dq_intra(dqk, tau, c, bh);
-        b.dk_state = tensor_core_product("dk_state", {b.dc_next, true}, {b.v_weighted, true}, in.dhv, S);
-        b.dk_intra = tensor_core_product("dk_intra", q_operand(in, false), {b.ds_operand, false}, L, S);
-        b.dk_chunk(dqk, sigma, c, bh) = b.dk_state(dqk, sigma, c, bh) + b.dk_intra(dqk, sigma, c, bh);
+        // The products that reach only dq, dk or dv (stored in the inputs' type) store their results in that type;
+        // those the gate gradients read stay float32.
+        const bool narrow_results = in.qkv_type.is_bfloat();
+        b.dq_intra = tensor_core_product("dq_intra", k_operand(in, false), {b.ds_operand, true}, L, S, narrow_results);
+        b.dq_chunk(dqk, tau, c, bh) = b.dq_inter(dqk, tau, c, bh) + product_entry(b.dq_intra(dqk, tau, c, bh));
+        // G times v and k read in place (G's bits when those are bfloat16); the state weights w(sigma), a factor per
+        // column of both products, scale their results, so that no operand holds v * w or k * w.
+        Func g = bits ? b.dc_next_bits : b.dc_next;
+        ProductOperand g_rows{g, true}, g_columns{g, false};
+        b.dk_state_unweighted = tensor_core_product("dk_state", g_rows, v_operand(in, true), in.dhv, S);
+        b.dk_state(dqk, sigma, c, bh) = f.state_weight(sigma, c, bh) * b.dk_state_unweighted(dqk, sigma, c, bh);
+        b.dk_intra = tensor_core_product("dk_intra", q_operand(in, false), {b.ds_operand, false}, L, S, narrow_results);
+        b.dk_chunk(dqk, sigma, c, bh) = b.dk_state(dqk, sigma, c, bh) + product_entry(b.dk_intra(dqk, sigma, c, bh));
         b.w_scaled_operand(sigma, tau, c, bh) =
             product_operand(divided_by_den(f, f.intra_weight(sigma, tau, c, bh), tau, c, bh), in.qkv_type);
-        b.dv_intra = tensor_core_product("dv_intra", dh_operand(false), {b.w_scaled_operand, false}, L, S);
-        b.dv_state = tensor_core_product("dv_state", {b.dc_next, false}, {f.k_weighted, true}, in.dhqk, S);
-        b.dv_chunk(dv, sigma, c, bh) = b.dv_intra(dv, sigma, c, bh) + b.dv_state(dv, sigma, c, bh);
+        b.dv_intra = tensor_core_product("dv_intra", dh_operand(false), {b.w_scaled_operand, false}, L, S,
+                                         narrow_results);
+        b.dv_state_unweighted =
+            tensor_core_product("dv_state", g_columns, k_operand(in, true), in.dhqk, S, narrow_results);
+        b.dv_state(dv, sigma, c, bh) =
+            f.state_weight(sigma, c, bh) * product_entry(b.dv_state_unweighted(dv, sigma, c, bh));
+        b.dv_chunk(dv, sigma, c, bh) = product_entry(b.dv_intra(dv, sigma, c, bh)) + b.dv_state(dv, sigma, c, bh);
     } else {
         b.dq_inter(dqk, tau, c, bh) = 0.0f;
         b.dq_inter(dqk, tau, c, bh) += b.c_transposed(dqk, r_dv, c, bh) * b.dh_inter(r_dv, tau, c, bh);

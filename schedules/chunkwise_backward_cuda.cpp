@@ -23,7 +23,7 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
         f.c_state.compute_root().fuse(f.kk, f.bh, kb)
             .gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(kb);
     }
-    if (!recompute_states || tensor_cores) {
+    if (!recompute_states && !tensor_cores) {  // dv's SIMT product reads it (the scan stores its own)
         st.tiled_vectors(f.k_weighted, f.dqk, f.sigma);
     }
 
@@ -51,14 +51,15 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
     // LLVM cannot match, so the stores would not be forwarded (seen in the PTX), and its inputs' registers would
     // spill to local memory (their first index is symbolic at a partial group).
     for (int u : {0, 1}) b.dc_next.update(u).gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
+    if (b.dc_next_bits.defined()) st.tiled_vectors(b.dc_next_bits, f.dv, f.dqk);
 
     // (5) the gradients' products: on tensor cores, from stored operands, summed where the outputs read them; or
     // each output element's reduction in its thread
     st.tiled_vectors(b.d_intra, f.sigma, f.tau, chunk);
     if (tensor_cores) {
-        st.tiled_vectors(b.v_weighted, f.dv, f.sigma);
         for (Func fn : {b.w_scaled_operand, b.ds_operand}) st.tiled_vectors(fn, f.sigma, f.tau, chunk);
-        for (Func fn : {b.d_weight, b.dq_inter_unscaled, b.dq_intra, b.dk_state, b.dk_intra, b.dv_intra, b.dv_state}) {
+        for (Func fn : {b.d_weight, b.dq_inter_unscaled, b.dq_intra, b.dk_state_unweighted, b.dk_intra, b.dv_intra,
+                        b.dv_state_unweighted}) {
             fn.compute_root();
         }
     } else {

@@ -121,7 +121,7 @@ using namespace hmlstm::detail;
 // out(m, n, c, bh) = sum_k a * b, batched over (c, bh). `a` is a(k, m, c, bh) when a_k_inner, else a(m, k, c, bh);
 // `b` is b(k, n, c, bh) when b_k_inner, else b(n, k, c, bh); an operand with a chunk size (a_chunk, b_chunk > 0) is
 // a token-major input of seq_len tokens instead (batched_product.h, ProductOperand). Operands are bfloat16 bits
-// (uint16) or float32 (multiplied in TF32); out is float32.
+// (uint16) or float32 (multiplied in TF32); out is float32, or bfloat16 bits (uint16) for bfloat16 operands.
 extern "C" int hmlstm_cublas_batched_product(void *user_context, halide_buffer_t *a_buf, halide_buffer_t *b_buf, int k,
                                              int a_k_inner, int b_k_inner, int a_chunk, int b_chunk, int seq_len,
                                              halide_buffer_t *out) {
@@ -139,6 +139,8 @@ extern "C" int hmlstm_cublas_batched_product(void *user_context, halide_buffer_t
     if (!a_buf->device || !b_buf->device || !out->device) return fail(user_context, "an operand is not on the device");
     const bool bf16 = a_buf->type.bits == 16;
     if (a_buf->type.bits != b_buf->type.bits) return fail(user_context, "operands of different types");
+    const bool bf16_out = out->type.bits == 16;
+    if (bf16_out && !bf16) return fail(user_context, "a bfloat16 result of float32 operands");
     if (a_chunk && b_chunk && a_chunk != b_chunk) return fail(user_context, "operands of different chunk sizes");
     ScopedContext scoped(call->cuda_context);
     if (!scoped.ok()) return fail(user_context, "the call's CUDA context could not be made current");
@@ -150,6 +152,7 @@ extern "C" int hmlstm_cublas_batched_product(void *user_context, halide_buffer_t
     const int m0 = out->dim[0].min, n0 = out->dim[1].min, c0 = out->dim[2].min, h0 = out->dim[3].min;
     const cudaDataType type = bf16 ? CUDA_R_16BF : CUDA_R_32F;
     const cublasComputeType_t compute = bf16 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
+    const cudaDataType out_type = bf16_out ? CUDA_R_16BF : CUDA_R_32F;
     const float one = 1.0f, zero = 0.0f;
     // Column-major: out is m x n with leading dimension its dim-1 stride; an operand stored k-inner is transposed.
     const cublasOperation_t op_a = a.k_inner ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = b.k_inner ? CUBLAS_OP_N : CUBLAS_OP_T;
@@ -178,7 +181,7 @@ extern "C" int hmlstm_cublas_batched_product(void *user_context, halide_buffer_t
             return check(cublas().gemm(handle, op_a, op_b, rows, cols, kk, &one, p[0], type, lda,
                                        batch_stride(a.chunk_stride(), a.head_stride()), p[1], type, ldb,
                                        batch_stride(b.chunk_stride(), b.head_stride()), &zero, const_cast<void *>(p[2]),
-                                       CUDA_R_32F, ldc, batch_stride(out_chunk, out_head), count * heads, compute,
+                                       out_type, ldc, batch_stride(out_chunk, out_head), count * heads, compute,
                                        CUBLAS_GEMM_DEFAULT),
                          "cublasGemmStridedBatchedEx");
         }
@@ -200,7 +203,7 @@ extern "C" int hmlstm_cublas_batched_product(void *user_context, halide_buffer_t
         if (!e.ok()) return fail(user_context, e.message);
         auto *const *pointers = reinterpret_cast<void *const *>(device_table.get());
         return check(cublas().gemm_batched(handle, op_a, op_b, rows, cols, kk, &one, pointers, type, lda,
-                                           pointers + batch, type, ldb, &zero, pointers + 2 * batch, CUDA_R_32F, ldc,
+                                           pointers + batch, type, ldb, &zero, pointers + 2 * batch, out_type, ldc,
                                            batch, compute, CUBLAS_GEMM_DEFAULT),
                      "cublasGemmBatchedEx");
     };
@@ -221,8 +224,9 @@ extern "C" int hmlstm_cublas_batched_product(void *user_context, halide_buffer_t
     if (rows < m || cols < n) {
         const CudaPlacement placement{call->cuda_context, call->cuda_stream};
         void *slab = const_cast<uint8_t *>(address(out, {m0, n0, c0 + chunks - 1, h0}));
-        hmlstm::Error e = device_fill_zero_rows("tensor-core product", placement, slab, out->dim[3].stride * 4,
-                                                out->dim[2].stride, heads);
+        const int bytes = out->type.bytes();  // the slab is a whole number of 32-bit words: m * n is even
+        hmlstm::Error e = device_fill_zero_rows("tensor-core product", placement, slab, out->dim[3].stride * bytes,
+                                                out->dim[2].stride * bytes / 4, heads);
         if (!e.ok()) return fail(user_context, e.message);
     }
     if (rows == 0 || cols == 0) return 0;
