@@ -27,6 +27,13 @@ struct ChunkwiseInputs {
     // Set: the chunk size is this run-time value instead of `chunk` (the experiment of docs/autotune.md: one
     // pipeline specialized per chunk size).
     Expr chunk_at_run_time;
+    // tensor_cores with float32 inputs, set by the forward: no float32 copy where the value itself will do. h's
+    // state product reads q in place (inter_factor, a factor per column, scales its result instead of q_inter),
+    // and the normalizer sums the stored W of h's intra-chunk product instead of recomputing every weight (no
+    // exponential per element). Not for bfloat16 inputs, whose W is rounded: summing it cost h 0.018 relative error
+    // on the H200 against the spec's 0.010 (docs/gpu-tests.md, session 19), and the TF32 product cannot read
+    // bfloat16 q. The backward, which stores no W and needs q_inter for dc_delta anyway, leaves it unset.
+    bool float32_in_place = false;
 };
 
 struct ChunkwiseFuncs {
@@ -194,11 +201,14 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
     if (in.tensor_cores) {
         // The state product in TF32 (the state stays float32), the intra-chunk one on the operands' type.
         f.w_operand(sigma, tau, c, bh) = operand(f.intra_weight(sigma, tau, c, bh));
-        f.h_inter = tensor_core_product("h_inter", {f.c_state, false}, {f.q_inter, true}, in.dhqk, S);
+        ProductOperand q_part = in.float32_in_place ? q_operand(in, true) : ProductOperand{f.q_inter, true};
+        f.h_inter = tensor_core_product("h_inter", {f.c_state, false}, q_part, in.dhqk, S);
         // h_intra in the inputs' type: it only reaches h, stored in that type (bfloat16 or float32) anyway.
         f.h_intra = tensor_core_product("h_intra", v_operand(in, false), {f.w_operand, true}, L, S,
                                         in.qkv_type.is_bfloat());
-        f.h_num(dv, tau, c, bh) = f.h_inter(dv, tau, c, bh) + product_entry(f.h_intra(dv, tau, c, bh));
+        Expr h_inter = f.h_inter(dv, tau, c, bh);
+        if (in.float32_in_place) h_inter *= f.inter_factor(tau, c, bh);
+        f.h_num(dv, tau, c, bh) = h_inter + product_entry(f.h_intra(dv, tau, c, bh));
     } else {
         f.h_num(dv, tau, c, bh) = 0.0f;
         // The states are a generator output, which a register block past DHV must not read out of: clamped, with
@@ -209,8 +219,16 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
     }
     f.den_sum = define_row_sum(
         f.h_den_dot, {tau, c, bh},
-        {{[&](const Expr &d) { return f.q_inter(d, tau, c, bh) * f.n_state(d, c, bh); }, in.dhqk},
-         {[&](const Expr &s) { return f.intra_weight(s, tau, c, bh); }, L}},
+        {{[&](const Expr &d) {  // q_inter . n
+              Expr q = in.float32_in_place ? f.q_chunk(d, tau, c, bh) * f.inter_factor(tau, c, bh)
+                                           : Expr(f.q_inter(d, tau, c, bh));
+              return q * f.n_state(d, c, bh);
+          },
+          in.dhqk},
+         {[&](const Expr &s) {
+              return in.float32_in_place ? Expr(f.w_operand(s, tau, c, bh)) : Expr(f.intra_weight(s, tau, c, bh));
+          },
+          L}},
         in.tensor_cores);
     Expr floor = Halide::select(in.stabilize_correctly, in.norm_val * Halide::exp(-f.m_out(tau, c, bh)), in.norm_val);
     f.den(tau, c, bh) = normalizer(f.h_den_dot(tau, c, bh), floor, in.eps);

@@ -68,6 +68,7 @@ public:
             in.q_input = q;
             in.k_input = k;
             in.v_input = v;
+            in.float32_in_place = !q.type().is_bfloat();  // see ChunkwiseInputs
         }
         RunTimeChunk run_time{Expr(), run_time_sizes()};
         if (run_time_chunk) {
