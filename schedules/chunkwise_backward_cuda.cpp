@@ -32,7 +32,7 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
     st.tiled_vectors(f.q_inter, f.dqk, f.tau);
     if (tensor_cores) {
         st.tiled_vectors(f.w_operand, f.sigma, f.tau, chunk);
-        f.scores.compute_root();
+        st.chunk_product(f.scores, chunk);
     } else {
         st.tiled_root(f.intra_weight, f.sigma, f.tau);
         f.scores.compute_at(f.intra_weight, x_i);
@@ -58,7 +58,8 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
     st.tiled_vectors(b.d_intra, f.sigma, f.tau, chunk);
     if (tensor_cores) {
         for (Func fn : {b.w_scaled_operand, b.ds_operand}) st.tiled_vectors(fn, f.sigma, f.tau, chunk);
-        for (Func fn : {b.d_weight, b.dq_inter_unscaled, b.dq_intra, b.dk_state_unweighted, b.dk_intra, b.dv_intra,
+        st.chunk_product(b.d_weight, chunk);
+        for (Func fn : {b.dq_inter_unscaled, b.dq_intra, b.dk_state_unweighted, b.dk_intra, b.dv_intra,
                         b.dv_state_unweighted}) {
             fn.compute_root();
         }

@@ -26,7 +26,8 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
     st.tiled_vectors(f.q_inter, f.dqk, f.tau);
     if (tensor_cores) {
         st.tiled_vectors(f.w_operand, f.sigma, f.tau, chunk);
-        for (Func fn : {f.scores, f.h_inter, f.h_intra}) fn.compute_root();
+        st.chunk_product(f.scores, chunk);
+        for (Func fn : {f.h_inter, f.h_intra}) fn.compute_root();
     } else {
         f.intra_weight.compute_root();
         tiled(f.intra_weight, f.sigma, f.tau);

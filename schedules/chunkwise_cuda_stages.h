@@ -43,6 +43,14 @@ struct ChunkwiseCudaStages {
             .split(y, y_o, y_i, rows, guard)
             .reorder(x_v, x_i, y_i, x_o, y_o, cb).vectorize(x_v).gpu_threads(x_i, y_i).gpu_blocks(x_o, y_o, cb);
     }
+    // A tensor-core product over a chunk's positions, (sigma, tau, c, bh), at root with its region fixed to the
+    // chunk: an extern stage's region is otherwise known only at run time (its bounds query), so the stages that
+    // read it could not prove a row 16-byte aligned and loaded every entry alone (seen in the PTX; fixed, they
+    // load 4 at once).
+    void chunk_product(Halide::Func product, int chunk) {
+        const std::vector<Halide::Var> args = product.args();
+        product.compute_root().bound(args[0], 0, chunk).bound(args[1], 0, chunk);
+    }
     // An output per token, out(x, t, bh), from the chunk layout: 4 consecutive features per thread, for more loads
     // in flight (a pass over float32 products' results; h measured 1.37 -> 0.62 ms with it, 2026-12-02).
     void per_token_vectors(Halide::Func out, const Halide::Var &x) {
