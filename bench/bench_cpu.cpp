@@ -166,7 +166,7 @@ int main(int argc, char **argv) {
         // Options of one chunk size and backward mode, and room for the states the forward saves for it.
         struct Mode {
             hmlstm::ChunkwiseOptions o;
-            std::vector<float> c, n, m;
+            std::vector<float> c, n, m, den, m_token;
             hmlstm::ChunkStates saved;
         };
         auto mode = [&](int64_t chunk, bool recompute) {
@@ -179,7 +179,9 @@ int main(int argc, char **argv) {
                 md.c.resize(size_t(s.B * s.NH * states * s.DHQK * s.DHV));
                 md.n.resize(size_t(s.B * s.NH * states * s.DHQK));
                 md.m.resize(size_t(s.B * s.NH * states));
-                md.saved = {md.c.data(), md.n.data(), md.m.data()};
+                md.den.resize(size_t(s.B * s.NH * s.S));
+                md.m_token.resize(size_t(s.B * s.NH * s.S));
+                md.saved = {md.c.data(), md.n.data(), md.m.data(), md.den.data(), md.m_token.data()};
             }
             return md;
         };

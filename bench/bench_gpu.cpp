@@ -272,13 +272,17 @@ int main(int argc, char **argv) {
             const int64_t states = recompute ? 1 : hmlstm::chunkwise_saved_states(s.S, chunk);
             DeviceArray sc(size_t(s.B * s.NH * states * s.DHQK * s.DHV), false, 0, 1, rng),
                 sn(size_t(s.B * s.NH * states * s.DHQK), false, 0, 1, rng),
-                sm(size_t(s.B * s.NH * states), false, 0, 1, rng);
+                sm(size_t(s.B * s.NH * states), false, 0, 1, rng),
+                s_den(size_t(s.B * s.NH * (recompute ? 1 : s.S)), false, 0, 1, rng),
+                s_m(size_t(s.B * s.NH * (recompute ? 1 : s.S)), false, 0, 1, rng);
             hmlstm::ChunkwiseOptions o;
             o.chunk_size = chunk;
             o.device = on_stream();
             o.recompute_states_in_bw = recompute;
             const hmlstm::ChunkStates saved =
-                recompute ? hmlstm::ChunkStates{} : hmlstm::ChunkStates{sc.as<float>(), sn.as<float>(), sm.as<float>()};
+                recompute ? hmlstm::ChunkStates{}
+                          : hmlstm::ChunkStates{sc.as<float>(), sn.as<float>(), sm.as<float>(), s_den.as<float>(),
+                                                s_m.as<float>()};
             const double ms = median_ms([&] {
                 check(hmlstm::mlstm_chunkwise_fw(s, p.qkv(), p.gates(), p.h.p, {}, {}, o, saved));
                 check(hmlstm::mlstm_chunkwise_bw(s, p.qkv(), p.gates(), dh.p, grads, {}, nullptr, o, saved));

@@ -46,13 +46,15 @@ struct Problem {
     }
 };
 
-// The chunk states of one call (the API keeps them in scratch the same way).
+// The chunk states and per-token normalizers and stabilizers of one call (the API keeps them in scratch the same
+// way).
 struct ChunkStates {
-    Buffer c, n, m;
+    Buffer c, n, m, den, m_token;
     ChunkStates(const Problem &p, int L)
         : c(p.c0.dim(0).extent(), p.c0.dim(1).extent(), (p.q.dim(1).extent() + L - 1) / L + 1, p.q.dim(2).extent()),
           n(p.n0.dim(0).extent(), (p.q.dim(1).extent() + L - 1) / L + 1, p.q.dim(2).extent()),
-          m((p.q.dim(1).extent() + L - 1) / L + 1, p.q.dim(2).extent()) {}
+          m((p.q.dim(1).extent() + L - 1) / L + 1, p.q.dim(2).extent()),
+          den(p.q.dim(1).extent(), p.q.dim(2).extent()), m_token(p.q.dim(1).extent(), p.q.dim(2).extent()) {}
 };
 
 }  // namespace
@@ -87,13 +89,13 @@ int main(int argc, char **argv) {
             ChunkStates a(p, L), b(p, L);
             auto call = [&p](Compiled fn, ChunkStates &st) {
                 return fn(nullptr, p.q, p.k, p.v, p.i, p.f, p.c0, p.n0, p.m0, 1e-6f, 1.0f, true, p.h, p.c_last,
-                          p.n_last, p.m_last, st.c, st.n, st.m);
+                          p.n_last, p.m_last, st.c, st.n, st.m, st.den, st.m_token);
             };
             const int chunk = L;
             auto run_time = [&] {
                 return mlstm_chunkwise_fw_f32_run_time_chunk(nullptr, p.q, p.k, p.v, p.i, p.f, p.c0, p.n0, p.m0,
                                                              1e-6f, 1.0f, true, chunk, p.h, p.c_last, p.n_last,
-                                                             p.m_last, b.c, b.n, b.m);
+                                                             p.m_last, b.c, b.n, b.m, b.den, b.m_token);
             };
             auto checked = [](int result) {
                 if (result != 0) std::fprintf(stderr, "bench_run_time_chunk: a kernel failed\n");

@@ -7,6 +7,8 @@
 // to C or n, leave m unchanged, and their outputs are never stored.
 #pragma once
 
+#include <stdexcept>
+
 #include "batched_product.h"
 #include "lane_sum.h"
 
@@ -54,6 +56,11 @@ struct ChunkwiseFuncs {
     Func q_inter{"q_inter"};  // qbar of the spec
     Func scores{"scores"}, intra_weight{"intra_weight"};
     Func h_num{"h_num"}, h_den_dot{"h_den_dot"}, den{"den"}, h_chunk{"h_chunk"}, h{"h"};
+    // (t, bh): every token's normalizer and stabilizer, den and m_out, which the forward saves for the backward
+    Func token_den{"token_den"}, token_m{"token_m"};
+    // Set by define_chunkwise when den and m_out came given (the saved per-token values): intra_max, h_den_dot and
+    // den_sum are then not defined.
+    bool token_stats_given = false;
     Func den_inverse{"den_inverse"};  // 1 / den per position; tensor_cores only (divided_by_den)
     LaneSum den_sum;  // h_den_dot's two sums in a warp's order (lane_sum.h); tensor_cores only
     // tensor_cores only: the products' stored operands and the two parts of the numerator
@@ -96,9 +103,14 @@ inline Expr divided_by_den(const ChunkwiseFuncs &f, const Expr &x, const Expr &t
 }
 
 // `f` may come with c_state, n_state and m_state set: undefined Funcs (a generator's outputs) get the state scan,
-// defined ones (states the forward saved, read back by the backward) are used as they are.
+// defined ones (states the forward saved, read back by the backward) are used as they are. Likewise den and m_out
+// (tau, c, bh), both or neither: the normalizer and stabilizer of every position, as the forward saved them.
 inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs f = {}) {
     const bool states_given = f.c_state.defined();
+    f.token_stats_given = f.den.defined();
+    if (f.token_stats_given != f.m_out.defined()) {
+        throw std::invalid_argument("define_chunkwise: den and m_out come given together or not at all");
+    }
     Var tau = f.tau, sigma = f.sigma, c = f.c, bh = f.bh, dqk = f.dqk, dv = f.dv, t = f.t, kk = f.kk;
     const Expr L = in.chunk_at_run_time.defined() ? in.chunk_at_run_time : Expr(in.chunk);
     Expr S = in.seq_len;
@@ -174,17 +186,19 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
     // Outputs of chunk c from the state before it and the chunk's own tokens.
     f.intra_log_weight(sigma, tau, c, bh) = Halide::select(
         sigma <= tau, f.cum_log_fgate(sigma, tau, c, bh) + f.igate(sigma, c, bh), log_zero());
-    f.intra_max(tau, c, bh) = Halide::Float(32).min();
-    if (prefix_sums) {  // max_{sigma <= tau} F(tau) - F(sigma) + i(sigma), F(tau) taken out of the max
-        Func F = f.log_fgate_prefix;
-        Expr r = f.r_sigma;
-        f.intra_max(tau, c, bh) = Halide::max(f.intra_max(tau, c, bh),
-                                              Halide::select(r <= tau, f.igate(r, c, bh) - F(r, c, bh), log_zero()));
-        f.intra_max(tau, c, bh) += F(tau, c, bh);
-    } else {
-        f.intra_max(tau, c, bh) = Halide::max(f.intra_max(tau, c, bh), f.intra_log_weight(f.r_sigma, tau, c, bh));
+    if (!f.token_stats_given) {
+        f.intra_max(tau, c, bh) = Halide::Float(32).min();
+        if (prefix_sums) {  // max_{sigma <= tau} F(tau) - F(sigma) + i(sigma), F(tau) taken out of the max
+            Func F = f.log_fgate_prefix;
+            Expr r = f.r_sigma;
+            f.intra_max(tau, c, bh) = Halide::max(
+                f.intra_max(tau, c, bh), Halide::select(r <= tau, f.igate(r, c, bh) - F(r, c, bh), log_zero()));
+            f.intra_max(tau, c, bh) += F(tau, c, bh);
+        } else {
+            f.intra_max(tau, c, bh) = Halide::max(f.intra_max(tau, c, bh), f.intra_log_weight(f.r_sigma, tau, c, bh));
+        }
+        f.m_out(tau, c, bh) = Halide::max(f.b(tau, c, bh) + f.m_state(c, bh), f.intra_max(tau, c, bh));
     }
-    f.m_out(tau, c, bh) = Halide::max(f.b(tau, c, bh) + f.m_state(c, bh), f.intra_max(tau, c, bh));
     f.inter_factor(tau, c, bh) = scale * Halide::exp(f.b(tau, c, bh) + f.m_state(c, bh) - f.m_out(tau, c, bh));
     f.q_inter(dqk, tau, c, bh) = f.q_chunk(dqk, tau, c, bh) * f.inter_factor(tau, c, bh);
 
@@ -217,24 +231,29 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
         f.h_num(dv, tau, c, bh) += f.q_inter(f.r_dqk, tau, c, bh) * f.c_state(dv_state, f.r_dqk, c, bh);
         f.h_num(dv, tau, c, bh) += f.intra_weight(f.r_sigma, tau, c, bh) * f.v_chunk(dv, f.r_sigma, c, bh);
     }
-    f.den_sum = define_row_sum(
-        f.h_den_dot, {tau, c, bh},
-        {{[&](const Expr &d) {  // q_inter . n
-              Expr q = in.float32_in_place ? f.q_chunk(d, tau, c, bh) * f.inter_factor(tau, c, bh)
-                                           : Expr(f.q_inter(d, tau, c, bh));
-              return q * f.n_state(d, c, bh);
-          },
-          in.dhqk},
-         {[&](const Expr &s) {
-              return in.float32_in_place ? Expr(f.w_operand(s, tau, c, bh)) : Expr(f.intra_weight(s, tau, c, bh));
-          },
-          L}},
-        in.tensor_cores);
-    Expr floor = Halide::select(in.stabilize_correctly, in.norm_val * Halide::exp(-f.m_out(tau, c, bh)), in.norm_val);
-    f.den(tau, c, bh) = normalizer(f.h_den_dot(tau, c, bh), floor, in.eps);
+    if (!f.token_stats_given) {
+        f.den_sum = define_row_sum(
+            f.h_den_dot, {tau, c, bh},
+            {{[&](const Expr &d) {  // q_inter . n
+                  Expr q = in.float32_in_place ? f.q_chunk(d, tau, c, bh) * f.inter_factor(tau, c, bh)
+                                               : Expr(f.q_inter(d, tau, c, bh));
+                  return q * f.n_state(d, c, bh);
+              },
+              in.dhqk},
+             {[&](const Expr &s) {
+                  return in.float32_in_place ? Expr(f.w_operand(s, tau, c, bh)) : Expr(f.intra_weight(s, tau, c, bh));
+              },
+              L}},
+            in.tensor_cores);
+        Expr floor =
+            Halide::select(in.stabilize_correctly, in.norm_val * Halide::exp(-f.m_out(tau, c, bh)), in.norm_val);
+        f.den(tau, c, bh) = normalizer(f.h_den_dot(tau, c, bh), floor, in.eps);
+    }
     if (in.tensor_cores) f.den_inverse(tau, c, bh) = 1.0f / f.den(tau, c, bh);
     f.h_chunk(dv, tau, c, bh) = divided_by_den(f, f.h_num(dv, tau, c, bh), tau, c, bh);
     f.h(dv, t, bh) = f.h_chunk(dv, t % L, t / L, bh);
+    f.token_den(t, bh) = f.den(t % L, t / L, bh);
+    f.token_m(t, bh) = f.m_out(t % L, t / L, bh);
 
     f.c_last(dv, dqk, bh) = f.c_state(dv, dqk, num_chunks, bh);
     f.n_last(dqk, bh) = f.n_state(dqk, num_chunks, bh);

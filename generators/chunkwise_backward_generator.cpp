@@ -31,6 +31,8 @@ public:
     Input<Buffer<float, 4>> chunk_c{"chunk_c"};      // (dv, dqk, kk, bh), kk = 0..K; read when !recompute_states
     Input<Buffer<float, 3>> chunk_n{"chunk_n"};      // (dqk, kk, bh)
     Input<Buffer<float, 2>> chunk_m{"chunk_m"};      // (kk, bh)
+    Input<Buffer<float, 2>> token_den{"token_den"};  // (t, bh), the forward's normalizers; read when !recompute_states
+    Input<Buffer<float, 2>> token_m{"token_m"};      // (t, bh), its stabilizers
     Input<Buffer<void, 3>> dh{"dh"};                 // (dv, t, bh)
     Input<Buffer<float, 3>> dc_last{"dc_last"};      // (dv, dqk, bh)
     Input<float> eps{"eps"};
@@ -65,6 +67,12 @@ public:
             states.c_state(dv, dqk, kk, bh) = chunk_c(dv_in, dqk_in, kk, bh);
             states.n_state(dqk, kk, bh) = chunk_n(dqk_in, kk, bh);
             states.m_state(kk, bh) = chunk_m(kk, bh);
+            // Per position of a chunk; the positions past S of a partial last chunk read token S - 1, where m_out is
+            // the same (their gates add nothing) and den is any finite value (their dh is 0).
+            Var tau = states.tau, c = states.c;
+            Expr token = Halide::min(c * int(chunk_size) + tau, q.dim(1).extent() - 1);
+            states.den(tau, c, bh) = token_den(token, bh);
+            states.m_out(tau, c, bh) = token_m(token, bh);
         }
         ChunkwiseFuncs f = define_chunkwise(in, states);
         ChunkwiseBackwardInputs grad{dh, dc_last};

@@ -43,6 +43,9 @@ public:
     Output<Buffer<float, 4>> chunk_c{"chunk_c"};     // (dv, dqk, kk, bh)
     Output<Buffer<float, 3>> chunk_n{"chunk_n"};     // (dqk, kk, bh)
     Output<Buffer<float, 2>> chunk_m{"chunk_m"};     // (kk, bh)
+    // Every token's normalizer den and stabilizer m (t, bh), which the backward reads back with the saved states.
+    Output<Buffer<float, 2>> token_den{"token_den"};
+    Output<Buffer<float, 2>> token_m{"token_m"};
 
     Input<int> *run_time_chunk = nullptr;
 
@@ -87,8 +90,10 @@ public:
         c_last(f.dv, f.dqk, f.bh) = f.c_last(f.dv, f.dqk, f.bh);
         n_last(f.dqk, f.bh) = f.n_last(f.dqk, f.bh);
         m_last(f.bh) = f.m_last(f.bh);
+        token_den(f.t, f.bh) = f.token_den(f.t, f.bh);
+        token_m(f.t, f.bh) = f.token_m(f.t, f.bh);
 
-        ChunkwiseOutputs out{h, c_last, n_last, m_last};
+        ChunkwiseOutputs out{h, c_last, n_last, m_last, token_den, token_m};
         if (get_target().has_gpu_feature()) {
             schedule_chunkwise_cuda(f, out, chunk_size, tensor_cores, cuda_knobs());
             return;

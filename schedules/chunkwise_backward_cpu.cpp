@@ -61,7 +61,9 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     if (recompute_states) schedule_chunkwise_state_scan_cpu(f, k);
 
     // (3)
-    for (Func fn : {f.intra_max, f.m_out}) per_chunk(fn);
+    if (!f.token_stats_given) {  // else read in place, as the forward saved them
+        for (Func fn : {f.intra_max, f.m_out, f.h_den_dot}) per_chunk(fn);
+    }
     per_chunk(f.q_inter).vectorize(f.dqk, vec, guard);
     Func weights = per_chunk(f.intra_weight);
     weights.tile(f.sigma, f.tau, x_o, y_o, x_i, y_i, tok_cols, rows).vectorize(x_i, vec).unroll(y_i);
@@ -70,7 +72,6 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     f.q_chunk.in(f.scores).compute_at(weights, block).vectorize(f.dqk, vec, guard);
     f.scores.compute_at(weights, x_o);
     schedule_register_block(f.scores, f.sigma, f.tau, k_tok);
-    per_chunk(f.h_den_dot);
     per_chunk(b.dh_scaled).vectorize(f.dv, vec, guard);
 
     // (4)

@@ -82,6 +82,11 @@ void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk,
         per_chunk(out.h, run_time.value);
         out.h.specialize_fail("mlstm_chunkwise_fw: the run-time chunk size is not one of the compiled sizes");
     }
+    // The per-token normalizers and stabilizers in h's loop over chunks, from the same per-chunk stages.
+    for (Func fn : {out.token_den, out.token_m}) {
+        fn.split(f.t, c, tau, chunk, TailStrategy::GuardWithIf).fuse(c, f.bh, block).parallel(block)
+            .compute_with(out.h, block);
+    }
     for (Func fn : {f.m_out, f.intra_max}) fn.compute_at(out.h, block);
     f.q_chunk.compute_at(out.h, block).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
     f.k_transposed.compute_at(out.h, block).vectorize(f.sigma, vec);

@@ -48,6 +48,7 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
     out.c_last.gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
     out.n_last.gpu_tile(f.dqk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
     per_head(out.m_last, f.bh);
+    for (Func fn : {out.token_den, out.token_m}) fn.gpu_tile(f.t, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
 }
 
 }  // namespace hmlstm

@@ -134,10 +134,13 @@ struct ChunkwiseCudaStages {
     }
 
     // (3) the per-position factors of the outputs, once per position for the same reason (after m_out).
+    // Given (the saved per-token values), m_out is read in place.
     void output_factors(int chunk) {
-        grouped_scan(f.intra_max, 0, f.r_sigma.x, {});
-        rowwise_root(f.intra_max, f.tau, chunk);
-        rowwise_root(f.m_out, f.tau, chunk);
+        if (!f.token_stats_given) {
+            grouped_scan(f.intra_max, 0, f.r_sigma.x, {});
+            rowwise_root(f.intra_max, f.tau, chunk);
+            rowwise_root(f.m_out, f.tau, chunk);
+        }
         rowwise_root(f.inter_factor, f.tau, chunk);
     }
 
@@ -148,8 +151,10 @@ struct ChunkwiseCudaStages {
     // 16-bit bound.
     // The normalizer itself at root, once per position (inlined, its floor's exp would be computed for every element
     // of the stages that divide by it), its sums inside the position's thread.
+    // Given, den is read in place.
     void normalizer_dots(int chunk) {
         if (f.den_inverse.defined()) rowwise_root(f.den_inverse, f.tau, chunk);
+        if (f.token_stats_given) return;
         if (f.den_sum.partial.defined()) {  // the tensor-core paths' sums in a warp's order
             lane_sums(f.den, f.den_sum, f.tau, positions_per_block);
             return;

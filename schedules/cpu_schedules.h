@@ -40,7 +40,7 @@ void schedule_parallel_backward_cpu(ParallelFuncs &f, ParallelBackwardFuncs &b, 
                                     const CpuKnobs &knobs);
 
 struct ChunkwiseOutputs {
-    Halide::Func h, c_last, n_last, m_last;
+    Halide::Func h, c_last, n_last, m_last, token_den, token_m;
 };
 // A chunk size given at run time (`value`), for which the pipeline is specialized at each of `sizes`.
 struct RunTimeChunk {

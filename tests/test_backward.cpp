@@ -352,10 +352,16 @@ TEST_CASE("chunkwise backward rejects bad arguments and writes nothing", "[backw
     expect(hmlstm::mlstm_chunkwise_bw(shape, qkv, gates, dh.data(), grads, {}, nullptr, o),
            hmlstm::Status::null_pointer, "saved.c");
     std::vector<float> sc(size_t(s.heads() * 4 * s.DHQK * s.DHV)), sn(size_t(s.heads() * 4 * s.DHQK)),
-        sm(size_t(s.heads() * 4));
-    o.chunk_size = 0;
+        sm(size_t(s.heads() * 4)), s_den(size_t(s.heads() * s.S)), s_m(size_t(s.heads() * s.S));
     expect(hmlstm::mlstm_chunkwise_bw(shape, qkv, gates, dh.data(), grads, {}, nullptr, o,
                                       {sc.data(), sn.data(), sm.data()}),
+           hmlstm::Status::null_pointer, "saved.normalizer");
+    expect(hmlstm::mlstm_chunkwise_bw(shape, qkv, gates, dh.data(), grads, {}, nullptr, o,
+                                      {sc.data(), sn.data(), sm.data(), s_den.data()}),
+           hmlstm::Status::null_pointer, "saved.stabilizer");
+    o.chunk_size = 0;
+    expect(hmlstm::mlstm_chunkwise_bw(shape, qkv, gates, dh.data(), grads, {}, nullptr, o,
+                                      {sc.data(), sn.data(), sm.data(), s_den.data(), s_m.data()}),
            hmlstm::Status::invalid_argument, "explicit chunk_size");
     o = {};
     o.chunk_size = 48;

@@ -416,9 +416,11 @@ BackwardResult run_chunkwise_backward(const Problem &p, const hmlstm_ref::States
     // With saved states, the forward runs first and keeps them.
     const int64_t states = hmlstm::chunkwise_saved_states(s.S, o.chunk_size);
     std::vector<float> saved_c(size_t(s.heads() * states * s.DHQK * s.DHV)), saved_n(size_t(s.heads() * states * s.DHQK));
-    std::vector<float> saved_m(size_t(s.heads() * states));
-    Mirror sc(saved_c), sn(saved_n), sm(saved_m);
-    const hmlstm::ChunkStates saved{sc.as<float>(), sn.as<float>(), sm.as<float>()};
+    std::vector<float> saved_m(size_t(s.heads() * states)), saved_den(size_t(s.heads() * s.S));
+    std::vector<float> saved_m_token(size_t(s.heads() * s.S));
+    Mirror sc(saved_c), sn(saved_n), sm(saved_m), s_den(saved_den), s_m(saved_m_token);
+    const hmlstm::ChunkStates saved{sc.as<float>(), sn.as<float>(), sm.as<float>(), s_den.as<float>(),
+                                    s_m.as<float>()};
     if (!o.recompute_states_in_bw) {
         ApiOutput h(p);
         r.error = hmlstm::mlstm_chunkwise_fw(api_shape(s), in.qkv, in.gates, h.mirror.api(), initial_api, {}, o,

@@ -171,18 +171,27 @@ private:
     DeviceScratch device_;
 };
 
-// Views of the chunk states of a group of slices: the caller's ChunkStates, or one scratch block.
+// Views of the chunk states and per-token normalizers and stabilizers of a group of slices: the caller's
+// ChunkStates, or one scratch block.
 struct ChunkStateViews {
-    View c, n, m;
+    View c, n, m, den, m_token;
     ChunkStateViews(const SliceGroup &g, int64_t states, const ChunkStates &given, float *scratch)
         : c(float32_type(), given.c ? g.at(given.c, states * g.s.DHQK * g.s.DHV, 4) : scratch,
             {g.s.DHV, g.s.DHQK, states, g.count}, {}, g.mem.cuda),
           n(float32_type(), given.n ? g.at(given.n, states * g.s.DHQK, 4) : scratch + g.count * states * g.s.DHQK * g.s.DHV,
             {g.s.DHQK, states, g.count}, {}, g.mem.cuda),
           m(float32_type(), given.m ? g.at(given.m, states, 4) : scratch + g.count * states * (g.s.DHQK * g.s.DHV + g.s.DHQK),
-            {states, g.count}, {}, g.mem.cuda) {}
+            {states, g.count}, {}, g.mem.cuda),
+          den(given.normalizer ? g.gates(given.normalizer) : token_scratch(g, states, scratch, 0)),
+          m_token(given.stabilizer ? g.gates(given.stabilizer) : token_scratch(g, states, scratch, 1)) {}
     static int64_t floats(const Shape &s, int64_t states, int64_t count) {
-        return count * states * (s.DHQK * s.DHV + s.DHQK + 1);
+        return count * (states * (s.DHQK * s.DHV + s.DHQK + 1) + 2 * s.S);
+    }
+    // The per-token rows in scratch, after the states: `which` 0 the normalizers, 1 the stabilizers.
+    static View token_scratch(const SliceGroup &g, int64_t states, float *scratch, int which) {
+        float *at = scratch ? scratch + g.count * (states * (g.s.DHQK * g.s.DHV + g.s.DHQK + 1) + which * g.s.S)
+                            : nullptr;
+        return View(float32_type(), at, {g.s.S, g.count}, {}, g.mem.cuda);
     }
 };
 
@@ -282,11 +291,12 @@ TunedChoice check_chunkwise(Checker &check, const Shape &s, DType dtype, const C
                   Status::invalid_argument,
                   "cuda_products " + std::to_string(static_cast<int>(o.cuda_products)) + " is not tensor_cores or simt");
     check.require(std::isfinite(o.norm_val), Status::invalid_argument, "norm_val must be finite");
-    const bool states_given = states.c || states.n || states.m;
+    const bool states_given = states.c || states.n || states.m || states.normalizer || states.stabilizer;
     if (states_needed || states_given) {
         const std::string name(states_name);
         check.pointer(states.c, (name + ".c").c_str()).pointer(states.n, (name + ".n").c_str());
-        check.pointer(states.m, (name + ".m").c_str());
+        check.pointer(states.m, (name + ".m").c_str()).pointer(states.normalizer, (name + ".normalizer").c_str());
+        check.pointer(states.stabilizer, (name + ".stabilizer").c_str());
         check.require(o.chunk_size != 0, Status::invalid_argument,
                       name + " needs an explicit chunk_size (the states are per chunk; 0 lets the table choose)");
     }
@@ -303,6 +313,8 @@ TunedChoice check_chunkwise(Checker &check, const Shape &s, DType dtype, const C
         check.device_range(states.c, heads * count * s.DHQK * s.DHV * 4, (name + ".c").c_str(), ctx);
         check.device_range(states.n, heads * count * s.DHQK * 4, (name + ".n").c_str(), ctx);
         check.device_range(states.m, heads * count * 4, (name + ".m").c_str(), ctx);
+        check.device_range(states.normalizer, heads * s.S * 4, (name + ".normalizer").c_str(), ctx);
+        check.device_range(states.stabilizer, heads * s.S * 4, (name + ".stabilizer").c_str(), ctx);
     }
     return choice;
 }
@@ -343,7 +355,7 @@ Error mlstm_chunkwise_fw(const Shape &s, const QKV &qkv, const Gates &gates, voi
         ChunkStateViews kept(g, states, save_states, scratch.get());
         return kernel(ctx, q.get(), k.get(), v.get(), i.get(), f.get(), init.c.get(), init.n.get(), init.m.get(),
                       o.eps, o.norm_val, o.stabilize_correctly, out.get(), fin.c.get(), fin.n.get(), fin.m.get(),
-                      kept.c.get(), kept.n.get(), kept.m.get());
+                      kept.c.get(), kept.n.get(), kept.m.get(), kept.den.get(), kept.m_token.get());
     });
 }
 
@@ -415,12 +427,14 @@ Error mlstm_chunkwise_bw(const Shape &s, const QKV &qkv, const Gates &gates, con
         // Recomputing, the kernel never reads the saved states: one zero row repeated covers their bounds.
         View zc = g.zeros({s.DHV, s.DHQK, states, g.count}, {1, 0, 0, 0});
         View zn = g.zeros({s.DHQK, states, g.count}, {1, 0, 0}), zm = g.zeros({states, g.count}, {0, 0});
+        View z_token = g.zeros({s.S, g.count}, {0, 0});
         ChunkStateViews kept(g, states, saved, nullptr);
         View dcl = dc_last ? g.c(dc_last) : g.zeros({s.DHV, s.DHQK, g.count}, {1, 0, 0});
         GradientViews out(g, grads, qkv.dtype);
         return kernel(ctx, in.q.get(), in.k.get(), in.v.get(), in.i.get(), in.f.get(), init.c.get(), init.n.get(),
                       init.m.get(), recompute ? zc.get() : kept.c.get(), recompute ? zn.get() : kept.n.get(),
-                      recompute ? zm.get() : kept.m.get(), d_h.get(), dcl.get(), o.eps, o.norm_val,
+                      recompute ? zm.get() : kept.m.get(), recompute ? z_token.get() : kept.den.get(),
+                      recompute ? z_token.get() : kept.m_token.get(), d_h.get(), dcl.get(), o.eps, o.norm_val,
                       o.stabilize_correctly, out.dq.get(), out.dk.get(), out.dv.get(), out.di.get(), out.df.get(),
                       out.dc0.get(), out.dm0.get());
     });

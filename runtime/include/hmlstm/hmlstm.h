@@ -98,11 +98,14 @@ enum class CudaProducts : int { tensor_cores = 0, simt = 1 };
 
 // ---- Chunkwise form (xlstm_jax mlstm_chunkwise_*): the training and prefill kernel.
 
-// The states before every chunk and after the last one, K + 1 per (batch, head) with K = ceil(S / chunk_size):
-// c (B, NH, K + 1, DHQK, DHV), n (B, NH, K + 1, DHQK), m (B, NH, K + 1), float32. The forward can save them, and the
-// backward read them back instead of recomputing them (recompute_states_in_bw = false).
+// What the forward can save for the backward, which then reads it back instead of recomputing it
+// (recompute_states_in_bw = false); float32, all five pointers. The states before every chunk and after the last
+// one, K + 1 per (batch, head) with K = ceil(S / chunk_size): c (B, NH, K + 1, DHQK, DHV), n (B, NH, K + 1, DHQK),
+// m (B, NH, K + 1). And per token (B, NH, S), as the reference system's forward returns them: `normalizer`, the
+// denominator each h was divided by (max(|q.n|, floor) + eps), and `stabilizer`, the token's m.
 struct ChunkStates {
     float *c = nullptr, *n = nullptr, *m = nullptr;
+    float *normalizer = nullptr, *stabilizer = nullptr;
 };
 // K + 1, the number of states per slice that ChunkStates holds; 0 when S or chunk_size is not positive.
 int64_t chunkwise_saved_states(int64_t S, int64_t chunk_size);
@@ -125,8 +128,9 @@ struct ChunkwiseOptions {
     // Backward only: recompute the chunk states (true, the xlstm_jax default), or read the ones the forward saved.
     bool recompute_states_in_bw = true;
 };
-// With `save_states` (all three pointers, and an explicit chunk_size), the states before every chunk are kept there
-// for the backward; saving costs the forward nothing but the memory.
+// With `save_states` (all five pointers, and an explicit chunk_size), the states before every chunk and the
+// per-token normalizers and stabilizers are kept there for the backward; saving costs the forward nothing but the
+// memory.
 Error mlstm_chunkwise_fw(const Shape &shape, const QKV &qkv, const Gates &gates, void *h,
                          const InitialStates &initial = {}, const StatesOut &last = {},
                          const ChunkwiseOptions &options = {}, const ChunkStates &save_states = {});
