@@ -243,7 +243,7 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
              {[&](const Expr &s) {
                   return in.float32_in_place ? Expr(f.w_operand(s, tau, c, bh)) : Expr(f.intra_weight(s, tau, c, bh));
               },
-              L}},
+              L, tau}},  // causal: the weights past tau are zero
             in.tensor_cores);
         Expr floor =
             Halide::select(in.stabilize_correctly, in.norm_val * Halide::exp(-f.m_out(tau, c, bh)), in.norm_val);

@@ -194,7 +194,7 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     b.intra_suffix(sigma, rt, c, bh) = b.intra_suffix(sigma, rt + 1, c, bh) + d_log_weight(sigma, rt);
     b.intra_spanning_sum = define_row_sum(
         b.intra_spanning, {tau, c, bh},
-        {{[&](const Expr &s) { return Halide::select(s < tau, b.intra_suffix(s, tau, c, bh), 0.0f); }, L}},
+        {{[&](const Expr &s) { return Halide::select(s < tau, b.intra_suffix(s, tau, c, bh), 0.0f); }, L, tau - 1}},
         in.tensor_cores);
     b.gate_suffix(tau, c, bh) = Halide::undef<float>();
     b.gate_suffix(L, c, bh) = 0.0f;

@@ -27,10 +27,14 @@ struct LaneSum {
     }
 };
 
-// One range of summed terms: term(feature) for feature in [0, extent).
+// One range of summed terms: term(feature) for feature in [0, extent). `last`, where set, says that the terms past
+// it are zero (a causal row: features up to the position itself): the warp order then skips every group of 32
+// features that lies wholly past it, a branch the whole warp takes together (a warp sums one position). The RDom
+// order sums every term.
 struct LaneSumTerms {
     std::function<Expr(const Expr &)> term;
     Expr extent;
+    Expr last = Expr();
 };
 
 inline LaneSum define_lane_sum(const std::string &name, const std::vector<Var> &args,
@@ -47,6 +51,7 @@ inline LaneSum define_lane_sum(const std::string &name, const std::vector<Var> &
     for (size_t k = 0; k < ranges.size(); k++) {
         const LaneSumTerms &range = ranges[k];
         RDom r(0, (range.extent + LaneSum::lanes - 1) / LaneSum::lanes, name + "_r" + std::to_string(k));
+        if (range.last.defined()) r.where(r * LaneSum::lanes <= range.last);
         Expr feature = r * LaneSum::lanes + s.u;
         s.partial(at(s.u)) +=
             Halide::select(feature < range.extent, range.term(Halide::min(feature, range.extent - 1)), 0.0f);

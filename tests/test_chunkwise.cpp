@@ -66,6 +66,37 @@ TEST_CASE("chunkwise with extreme gates, initial states and a partial last chunk
     }
 }
 
+TEST_CASE("the states and per-token values the chunkwise forward saves match the reference", "[chunkwise]") {
+    std::mt19937_64 rng(test_seed() + 5);
+    INFO("HMLSTM_TEST_SEED=" << test_seed());
+    const Shape s{2, 2, 333, 40, 72};  // a partial last chunk for every chunk size
+    for (DType dtype : {DType::float32, DType::bfloat16}) {
+        for (Gates gates : {Gates::extreme, Gates::typical}) {
+            Problem p = random_problem(s, dtype, gates, rng);
+            hmlstm_ref::States init = random_states(s, rng);
+            for (int64_t chunk : {16, 32, 64, 128, 256}) {
+                INFO("dtype " << int(dtype) << " gates " << int(gates) << " chunk " << chunk);
+                hmlstm_ref::ChunkwiseSaved ref, out;
+                hmlstm_ref::chunkwise(s, p.in, &init, nullptr, {chunk}, nullptr, hmlstm_ref::GateArithmetic::float64,
+                                      &ref);
+                Result r = run_chunkwise(p, &init, options(chunk), &out);
+                INFO(r.error.message);
+                REQUIRE(r.error.ok());
+                const int64_t states = hmlstm::chunkwise_saved_states(s.S, chunk);
+                // Every saved state as one more "last state": C and n per state, m in log space.
+                const Shape per_state{s.heads() * states, 1, 1, s.DHQK, s.DHV};
+                check_states({out.c, out.n, out.m}, {ref.c, ref.n, ref.m}, per_state, chunkwise_state_bound());
+                // The normalizer is h's denominator: within the bound of h's dtype, per slice.
+                Comparison normalizer = compare(out.normalizer, ref.normalizer, s.S);
+                Comparison stabilizer = compare_max_state(out.stabilizer, ref.stabilizer);
+                INFO("normalizer: " << normalizer.describe() << "; stabilizer: " << stabilizer.describe());
+                CHECK(normalizer.worst <= chunkwise_bound(dtype));
+                CHECK(stabilizer.worst <= chunkwise_state_bound());
+            }
+        }
+    }
+}
+
 TEST_CASE("chunkwise options: eps, norm_val, stabilize_correctly", "[chunkwise]") {
     std::mt19937_64 rng(test_seed() + 2);
     INFO("HMLSTM_TEST_SEED=" << test_seed());

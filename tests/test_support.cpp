@@ -312,6 +312,29 @@ struct ApiStates {
         return {to_double(c_host), to_double(n_host), to_double(m_host)};
     }
 };
+// Buffers for the states and per-token values a chunkwise forward saves (ChunkStates), poisoned with NaN so that an
+// unwritten element shows.
+struct ApiChunkStates {
+    std::vector<float> c_host, n_host, m_host, normalizer_host, stabilizer_host;
+    Mirror c, n, m, normalizer, stabilizer;
+    static std::vector<float> poisoned(int64_t n) {
+        return std::vector<float>(size_t(n), std::numeric_limits<float>::quiet_NaN());
+    }
+    ApiChunkStates(const Shape &s, int64_t chunk_size)
+        : c_host(poisoned(s.heads() * hmlstm::chunkwise_saved_states(s.S, chunk_size) * s.DHQK * s.DHV)),
+          n_host(poisoned(s.heads() * hmlstm::chunkwise_saved_states(s.S, chunk_size) * s.DHQK)),
+          m_host(poisoned(s.heads() * hmlstm::chunkwise_saved_states(s.S, chunk_size))),
+          normalizer_host(poisoned(s.heads() * s.S)), stabilizer_host(normalizer_host), c(c_host), n(n_host),
+          m(m_host), normalizer(normalizer_host), stabilizer(stabilizer_host) {}
+    hmlstm::ChunkStates api() const {
+        return {c.as<float>(), n.as<float>(), m.as<float>(), normalizer.as<float>(), stabilizer.as<float>()};
+    }
+    hmlstm_ref::ChunkwiseSaved back() {
+        for (Mirror *x : {&c, &n, &m, &normalizer, &stabilizer}) x->back();
+        return {to_double(c_host), to_double(n_host), to_double(m_host), to_double(normalizer_host),
+                to_double(stabilizer_host)};
+    }
+};
 // The parallel form's mask where the API reads it; points the options there and at the tests' device.
 struct ApiMask {
     std::vector<uint8_t> host;
@@ -339,18 +362,22 @@ struct ApiOutput {
 };
 }  // namespace
 
-Result run_chunkwise(const Problem &p, const hmlstm_ref::States *initial, hmlstm::ChunkwiseOptions o) {
+Result run_chunkwise(const Problem &p, const hmlstm_ref::States *initial, hmlstm::ChunkwiseOptions o,
+                     hmlstm_ref::ChunkwiseSaved *saved) {
     ApiInputs in(p);
     ApiStates init(initial ? *initial : hmlstm_ref::States::zeros(p.shape));
     ApiStates last(hmlstm_ref::States::zeros(p.shape));
     ApiOutput h(p);
+    ApiChunkStates saving(saved ? p.shape : Shape{}, saved ? o.chunk_size : 1);
     o.device = device_options();
     if (!chunkwise_on_tensor_cores()) o.cuda_products = hmlstm::CudaProducts::simt;
     Result r;
     r.error = hmlstm::mlstm_chunkwise_fw(api_shape(p.shape), in.qkv, in.gates, h.mirror.api(),
-                                         initial ? init.initial() : hmlstm::InitialStates{}, last.out(), o);
+                                         initial ? init.initial() : hmlstm::InitialStates{}, last.out(), o,
+                                         saved ? saving.api() : hmlstm::ChunkStates{});
     r.h = h.back(p.dtype);
     r.last = last.back();
+    if (saved) *saved = saving.back();
     return r;
 }
 
@@ -414,13 +441,8 @@ BackwardResult run_chunkwise_backward(const Problem &p, const hmlstm_ref::States
     if (!chunkwise_on_tensor_cores()) o.cuda_products = hmlstm::CudaProducts::simt;
     BackwardResult r;
     // With saved states, the forward runs first and keeps them.
-    const int64_t states = hmlstm::chunkwise_saved_states(s.S, o.chunk_size);
-    std::vector<float> saved_c(size_t(s.heads() * states * s.DHQK * s.DHV)), saved_n(size_t(s.heads() * states * s.DHQK));
-    std::vector<float> saved_m(size_t(s.heads() * states)), saved_den(size_t(s.heads() * s.S));
-    std::vector<float> saved_m_token(size_t(s.heads() * s.S));
-    Mirror sc(saved_c), sn(saved_n), sm(saved_m), s_den(saved_den), s_m(saved_m_token);
-    const hmlstm::ChunkStates saved{sc.as<float>(), sn.as<float>(), sm.as<float>(), s_den.as<float>(),
-                                    s_m.as<float>()};
+    ApiChunkStates saving(s, o.chunk_size);
+    const hmlstm::ChunkStates saved = saving.api();
     if (!o.recompute_states_in_bw) {
         ApiOutput h(p);
         r.error = hmlstm::mlstm_chunkwise_fw(api_shape(s), in.qkv, in.gates, h.mirror.api(), initial_api, {}, o,

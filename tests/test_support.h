@@ -102,7 +102,10 @@ struct Result {
     hmlstm_ref::States last;
 };
 // They run where the tests run (device_memory.h): options.device is set here.
-Result run_chunkwise(const Problem &p, const hmlstm_ref::States *initial, hmlstm::ChunkwiseOptions o);
+// With `saved`, the call also saves the states and per-token values for a backward (ChunkStates; o.chunk_size
+// explicit), decoded there.
+Result run_chunkwise(const Problem &p, const hmlstm_ref::States *initial, hmlstm::ChunkwiseOptions o,
+                     hmlstm_ref::ChunkwiseSaved *saved = nullptr);
 // The chunkwise backward with gradient dh of h (rounded to the problem's dtype by the call) and optionally that of
 // the last C; with options.recompute_states_in_bw = false the forward runs first and saves the chunk states.
 struct BackwardResult {

@@ -171,6 +171,9 @@ private:
     DeviceScratch device_;
 };
 
+// Floats of `states` states (C, n and m) of one slice.
+int64_t state_floats(const Shape &s, int64_t states) { return states * (s.DHQK * s.DHV + s.DHQK + 1); }
+
 // Views of the chunk states and per-token normalizers and stabilizers of a group of slices: the caller's
 // ChunkStates, or one scratch block.
 struct ChunkStateViews {
@@ -185,19 +188,18 @@ struct ChunkStateViews {
           den(given.normalizer ? g.gates(given.normalizer) : token_scratch(g, states, scratch, 0)),
           m_token(given.stabilizer ? g.gates(given.stabilizer) : token_scratch(g, states, scratch, 1)) {}
     static int64_t floats(const Shape &s, int64_t states, int64_t count) {
-        return count * (states * (s.DHQK * s.DHV + s.DHQK + 1) + 2 * s.S);
+        return count * (state_floats(s, states) + 2 * s.S);
     }
     // The per-token rows in scratch, after the states: `which` 0 the normalizers, 1 the stabilizers.
     static View token_scratch(const SliceGroup &g, int64_t states, float *scratch, int which) {
-        float *at = scratch ? scratch + g.count * (states * (g.s.DHQK * g.s.DHV + g.s.DHQK + 1) + which * g.s.S)
-                            : nullptr;
+        float *at = scratch ? scratch + g.count * (state_floats(g.s, states) + which * g.s.S) : nullptr;
         return View(float32_type(), at, {g.s.S, g.count}, {}, g.mem.cuda);
     }
 };
 
 // Floats of zeros an InitialViews reads, and of room a LastViews writes, for groups of `count` slices.
 int64_t zero_floats(const Shape &s, int64_t count) { return std::max({s.DHQK, s.DHV, count, s.S}); }
-int64_t discard_floats(const Shape &s, int64_t count) { return count * (s.DHQK * s.DHV + s.DHQK + 1); }
+int64_t discard_floats(const Shape &s, int64_t count) { return count * state_floats(s, 1); }
 
 // Initial states that were not given read zeros: one row of zeros repeated with stride 0.
 struct InitialViews {

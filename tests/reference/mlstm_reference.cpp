@@ -151,18 +151,33 @@ std::vector<double> parallel(const Shape &sh, const Inputs &x, const std::vector
 }
 
 std::vector<double> chunkwise(const Shape &sh, const Inputs &x, const States *initial, States *last,
-                              const ChunkwiseParams &p, std::vector<double> *condition, GateArithmetic gates) {
+                              const ChunkwiseParams &p, std::vector<double> *condition, GateArithmetic gates,
+                              ChunkwiseSaved *saved) {
     const GateRound g{gates == GateArithmetic::float32};
     const int64_t S = sh.S, DHQK = sh.DHQK, DHV = sh.DHV, L = p.chunk_size;
+    const int64_t states = (S + L - 1) / L + 1;  // before every chunk, and after the last
     const double s = 1.0 / std::sqrt(double(DHQK));
     States st = initial ? *initial : States::zeros(sh);
     std::vector<double> h(sh.heads() * S * DHV);
     if (condition) condition->assign(sh.heads() * S, 0.0);
+    if (saved) {
+        *saved = {std::vector<double>(sh.heads() * states * DHQK * DHV), std::vector<double>(sh.heads() * states * DHQK),
+                  std::vector<double>(sh.heads() * states), std::vector<double>(sh.heads() * S),
+                  std::vector<double>(sh.heads() * S)};
+    }
     for (int64_t bh = 0; bh < sh.heads(); bh++) {
         const double *q = &x.q[bh * S * DHQK], *k = &x.k[bh * S * DHQK], *v = &x.v[bh * S * DHV];
         double *C = &st.c[bh * DHQK * DHV], *n = &st.n[bh * DHQK];
         double &m = st.m[bh];
+        auto save_state = [&](int64_t index) {  // the state before chunk `index`
+            if (!saved) return;
+            const int64_t at = bh * states + index;
+            std::copy(C, C + DHQK * DHV, &saved->c[at * DHQK * DHV]);
+            std::copy(n, n + DHQK, &saved->n[at * DHQK]);
+            saved->m[at] = m;
+        };
         for (int64_t start = 0; start < S; start += L) {
+            save_state(start / L);
             const int64_t len = std::min(L, S - start);
             std::vector<double> lf(len), ig(len), b(len), a(len);
             for (int64_t u = 0; u < len; u++) {
@@ -205,6 +220,7 @@ std::vector<double> chunkwise(const Shape &sh, const Inputs &x, const States *in
                 const double den = std::max(std::fabs(sums.den_dot), floor) + p.eps;
                 const double kappa = sums.finish(den, &h[((bh * S) + start + tau) * DHV]);
                 if (condition) (*condition)[bh * S + start + tau] = kappa;
+                if (saved) saved->normalizer[bh * S + start + tau] = den, saved->stabilizer[bh * S + start + tau] = mc;
             }
             // State recurrence to the end of the chunk.
             double m_new = g(total + m);
@@ -225,6 +241,7 @@ std::vector<double> chunkwise(const Shape &sh, const Inputs &x, const States *in
             }
             m = m_new;
         }
+        save_state(states - 1);
     }
     if (last) *last = st;
     return h;

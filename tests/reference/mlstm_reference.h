@@ -56,10 +56,17 @@ struct ChunkwiseParams {
     double norm_val = 1.0;
 };
 
-// Chunkwise form; the last chunk is shorter when S is not a multiple of the chunk size.
+// What a chunkwise forward can save for its backward (the API's ChunkStates): the states before every chunk and
+// after the last one, K + 1 per slice (c (B, NH, K + 1, DHQK, DHV), n (B, NH, K + 1, DHQK), m (B, NH, K + 1)), and
+// per token (B, NH, S) the normalizer h was divided by and the stabilizer of its sums.
+struct ChunkwiseSaved {
+    std::vector<double> c, n, m, normalizer, stabilizer;
+};
+
+// Chunkwise form; the last chunk is shorter when S is not a multiple of the chunk size. Fills `saved` when given.
 std::vector<double> chunkwise(const Shape &shape, const Inputs &in, const States *initial, States *last,
                               const ChunkwiseParams &params, std::vector<double> *condition = nullptr,
-                              GateArithmetic gates = GateArithmetic::float64);
+                              GateArithmetic gates = GateArithmetic::float64, ChunkwiseSaved *saved = nullptr);
 
 double log_sigmoid(double f);
 
