@@ -23,14 +23,10 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     const TailStrategy guard = TailStrategy::GuardWithIf;
     Var block("block"), x_o("x_o"), y_o("y_o"), x_i("x_i"), y_i("y_i");
 
-    // A stage at root, one (chunk, batch-head) per parallel task (its updates too); or one batch-head.
-    auto per_chunk = [&](Func fn) -> Func & {
+    // A stage at root, one (chunk, batch-head) per parallel task (its updates too).
+    auto per_chunk = [&](Func fn) {
         for (int u = 0; u < fn.num_update_definitions(); u++) fn.update(u).fuse(f.c, f.bh, block).parallel(block);
         return fn.compute_root().fuse(f.c, f.bh, block).parallel(block);
-    };
-    auto per_head = [&](Func fn) {
-        fn.compute_root().parallel(f.bh);
-        for (int u = 0; u < fn.num_update_definitions(); u++) fn.update(u).parallel(f.bh);
     };
     // A stage at root tiled by (cols x rows) blocks along (x, y), per (chunk, batch-head); `acc`, the product it
     // reads, is computed per block in registers.

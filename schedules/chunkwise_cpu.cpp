@@ -69,10 +69,13 @@ void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk,
     schedule_chunkwise_gates_cpu(f, k);
     schedule_chunkwise_state_scan_cpu(f, k);
 
-    // (3) outputs, one chunk of one (batch, head) per parallel task
-    Var c("c"), tau("tau"), block("block");
+    // (3) outputs, one chunk of one (batch, head) per parallel task: chunks in parallel inside heads in parallel.
+    // Not one loop over fused (chunk, head): the per-token outputs below run in h's loop over chunks (compute_with),
+    // and through a fused loop Halide bounds them by every chunk of the head, so that each task computed the
+    // weights and normalizers of all its head's chunks (docs/benchmarks-cpu.md, session 22: 16x slower).
+    Var c("c"), tau("tau");
     auto per_chunk = [&](Stage h, const Expr &L) {
-        h.split(f.t, c, tau, L, TailStrategy::GuardWithIf).fuse(c, f.bh, block).parallel(block)
+        h.split(f.t, c, tau, L, TailStrategy::GuardWithIf).parallel(c).parallel(f.bh)
             .vectorize(f.dv, vec, TailStrategy::GuardWithIf);
     };
     if (run_time.sizes.empty()) {
@@ -84,22 +87,22 @@ void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk,
     }
     // The per-token normalizers and stabilizers in h's loop over chunks, from the same per-chunk stages.
     for (Func fn : {out.token_den, out.token_m}) {
-        fn.split(f.t, c, tau, chunk, TailStrategy::GuardWithIf).fuse(c, f.bh, block).parallel(block)
-            .compute_with(out.h, block);
+        fn.split(f.t, c, tau, chunk, TailStrategy::GuardWithIf).parallel(c).parallel(f.bh)
+            .compute_with(out.h, c);
     }
-    for (Func fn : {f.m_out, f.intra_max}) fn.compute_at(out.h, block);
-    f.q_chunk.compute_at(out.h, block).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
-    f.k_transposed.compute_at(out.h, block).vectorize(f.sigma, vec);
-    f.q_inter.compute_at(out.h, block).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
-    f.v_chunk.in(f.h_num).compute_at(out.h, block).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
+    for (Func fn : {f.m_out, f.intra_max}) fn.compute_at(out.h, c);
+    f.q_chunk.compute_at(out.h, c).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
+    f.k_transposed.compute_at(out.h, c).vectorize(f.sigma, vec);
+    f.q_inter.compute_at(out.h, c).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
+    f.v_chunk.in(f.h_num).compute_at(out.h, c).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
     Var s_o("s_o"), s_i("s_i"), t_o("t_o"), t_i("t_i"), dv_o("dv_o"), dv_i("dv_i");
-    f.intra_weight.compute_at(out.h, block)
+    f.intra_weight.compute_at(out.h, c)
         .tile(f.sigma, f.tau, s_o, t_o, s_i, t_i, tok_cols, rows).vectorize(s_i, vec).unroll(t_i);
     f.intra_weight.never_partition_all();  // the causal select would otherwise copy the unrolled block
     f.scores.compute_at(f.intra_weight, s_o);
     schedule_register_block(f.scores, f.sigma, f.tau, k_tok);
-    f.h_den_dot.compute_at(out.h, block);
-    f.h_chunk.compute_at(out.h, block)
+    f.h_den_dot.compute_at(out.h, c);
+    f.h_chunk.compute_at(out.h, c)
         .tile(f.dv, f.tau, dv_o, t_o, dv_i, t_i, cols, rows, TailStrategy::ShiftInwards)
         .vectorize(dv_i, vec).unroll(t_i);
     f.h_num.compute_at(f.h_chunk, dv_o);
