@@ -1,6 +1,12 @@
 """Joins bench_cpu's JSON and the peers' JSON into one table of same-run speedups (stdout, Markdown)."""
 import json
+import re
 import sys
+
+
+def peer_key(kernel):
+    # Our rows name the CPU schedule that ran ("chunkwise fw, chunk 64/vb4_rb4"); the peers' rows have no schedule.
+    return re.sub(r"(chunk \d+)/\S+", r"\1", kernel)
 
 
 def main(ours_path, peers_path):
@@ -13,7 +19,7 @@ def main(ours_path, peers_path):
     print("| kernel | shape | hmlstm ms | fraction of ceiling | peer | peer ms | speedup |")
     print("|---|---|---:|---:|---|---:|---:|")
     for r in ours["rows"]:
-        p = peer_ms.get((r["kernel"], r["shape"]))
+        p = peer_ms.get((peer_key(r["kernel"]), r["shape"]))
         peer_name, peer_ms_text, speedup = ("-", "-", "-") if p is None else (
             p["peer"], f"{p['ms']:.3f}", f"{p['ms'] / r['ms']:.1f}x")
         print(f"| {r['kernel']} | {r['shape']} | {r['ms']:.3f} | {100 * r['fraction_of_ceiling']:.1f}% of "
