@@ -81,7 +81,7 @@ def main():
             ms = median_ms(lambda: mlstm_recurrent_step__triton_fw(c, n, m, qs, ks, vs, i1, f1, c2, n2, m2), reps=100)
             row("recurrent step (in place)", (B, NH, 1, DHQK, DHV), ms, "Triton step (mlstm_recurrent_step__triton_fw)")
 
-    # Forward + backward through autograd (TFLA's own backward kernels), dh random, at chunk 64 like ours.
+    # Forward + backward through autograd (TFLA's own backward kernels), dh random, at chunks 64 and 128 like ours.
     shape = (8, 16, 8192, 128, 256)
     B, NH, S, DHQK, DHV = shape
     for dtype, tag in ((torch.bfloat16, "bf16"), (torch.float32, "fp32")):
@@ -90,13 +90,14 @@ def main():
         gates = [torch.randn(B, NH, S, device="cuda", generator=g).requires_grad_(True) for _ in range(2)]
         dh = torch.randn(B, NH, S, DHV, device="cuda", generator=g).to(dtype)
 
-        def fwbw():
+        def fwbw(chunk):
             for x in leaves + gates:
                 x.grad = None
-            h = mlstm_chunkwise__xl_chunk(*leaves, *gates, chunk_size=64, autocast_kernel_dtype=dtype)
+            h = mlstm_chunkwise__xl_chunk(*leaves, *gates, chunk_size=chunk, autocast_kernel_dtype=dtype)
             h.backward(dh)
-        ms = median_ms(fwbw, reps=10)
-        row(f"chunkwise fwbw {tag}, chunk 64", shape, ms, "TFLA triton_xl_chunk fw + bw")
+        for chunk in (64, 128):
+            ms = median_ms(lambda: fwbw(chunk), reps=10)
+            row(f"chunkwise fwbw {tag}, chunk {chunk}", shape, ms, "TFLA triton_xl_chunk fw + bw")
         del leaves, gates, dh
 
     with open(args.json, "w") as out:
