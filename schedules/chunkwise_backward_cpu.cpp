@@ -9,9 +9,10 @@ using namespace Halide;
 
 // Phases, each a loop nest of its own: (1) the gates and (2) the states, as in the forward (or the saved states,
 // read in place); (3) per chunk, its stabilizers, intra-chunk weights, normalizers and scaled output gradients;
-// (4) the reverse scan of the state gradient, each chunk's qbar^T dH formed right before it is added; (5) per
-// chunk, the gradient of the scores, then dq, dk and dv, each product register-blocked like the forward's;
-// (6) the gate gradients. Every per-chunk stage runs in parallel over (chunk, batch-head).
+// (4) the reverse scan of the state gradient, each chunk's qbar^T dH formed right before it is added; (5) and (6),
+// one loop over chunks that computes per chunk the gradient of the scores, dq, dk and dv (each product
+// register-blocked like the forward's) and the gate gradients, and writes every per-token output. The per-chunk
+// stages of (3) run in parallel over fused (chunk, batch-head).
 void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &b, ChunkwiseBackwardOutputs &out,
                                      int chunk, bool recompute_states, const CpuKnobs &k) {
     const int vec = k.vector_width;
@@ -28,12 +29,12 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
         for (int u = 0; u < fn.num_update_definitions(); u++) fn.update(u).fuse(f.c, f.bh, block).parallel(block);
         return fn.compute_root().fuse(f.c, f.bh, block).parallel(block);
     };
-    // A stage at root tiled by (cols x rows) blocks along (x, y), per (chunk, batch-head); `acc`, the product it
-    // reads, is computed per block in registers.
-    // With `at`, per block of that output instead of at root.
-    auto tiled = [&](Func fn, Func acc, const Var &x, const Var &y, const CpuKnobs &knobs, Func at = Func()) {
-        if (at.defined()) {
-            fn.compute_at(at, block);
+    // A stage tiled by (cols x rows) blocks along (x, y), at root per (chunk, batch-head), or at `at`; `acc`, the
+    // product it reads, is computed per block in registers.
+    auto tiled = [&](Func fn, Func acc, const Var &x, const Var &y, const CpuKnobs &knobs,
+                     const LoopLevel *at = nullptr) {
+        if (at) {
+            fn.compute_at(*at);
         } else {
             per_chunk(fn);
         }
@@ -42,13 +43,6 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
             .vectorize(x_i, knobs.vector_width).unroll(y_i);
         acc.compute_at(fn, x_o);
         schedule_register_block(acc, x, y, knobs);
-    };
-    auto staged = [&](Func fn, Func at, const Var &x) { fn.compute_at(at, block).vectorize(x, vec, guard); };
-    // A transposed copy of a (DHQK x DHV) state, in square blocks vectorized both ways: Halide turns each block
-    // into dense loads and shuffles instead of gathers.
-    auto transposed = [&](Func fn, Func at, const Var &x, const Var &y) {
-        fn.compute_at(at, block).tile(x, y, x_o, y_o, x_i, y_i, vec, vec, TailStrategy::GuardWithIf)
-            .vectorize(x_i).unroll(y_i);
     };
 
     // (1), (2)
@@ -73,8 +67,11 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     // (4)
     RVar rc(b.r_chunk_rev.x);
     // G_0 = F_0 G_1 + the first chunk's delta: that delta computed once more there, the others inside the scan.
-    b.dc_initial.compute_root().parallel(f.bh).vectorize(f.dv, vec, guard);
-    b.dc_delta.clone_in(b.dc_initial).compute_at(b.dc_initial, f.bh);
+    b.dc_initial.compute_root().parallel(f.bh)
+        .tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, cols, rows, TailStrategy::ShiftInwards).vectorize(x_i, vec).unroll(y_i);
+    Func dc_delta_first = b.dc_delta.clone_in(b.dc_initial);
+    dc_delta_first.compute_at(b.dc_initial, x_o);
+    schedule_register_block(dc_delta_first, f.dv, f.dqk, k);
     b.dc_next.compute_root();
     b.dc_next.update(0).parallel(f.bh).vectorize(f.dv, vec, guard);
     b.dc_next.update(1).reorder(f.dv, f.dqk, rc, f.bh).parallel(f.bh).vectorize(f.dv, vec, guard);
@@ -85,44 +82,53 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     b.dc_delta.compute_at(dc_delta_tiles, x_o);
     schedule_register_block(b.dc_delta, f.dv, f.dqk, k);
 
-    // (5)
-    tiled(b.d_intra, b.d_weight, f.sigma, f.tau, k_tok);
-    b.d_intra.never_partition_all();
-    b.v_transposed.compute_at(b.d_intra, block).vectorize(f.sigma, vec);
-    // The state terms of dq and dk at root (the gate gradients read them too), the rest per block of the outputs.
+    // (5), (6): one loop over chunks (parallel) inside one over batch-heads (parallel) writes every per-token
+    // output of a chunk (dq, dk, dv, di, df, fused with compute_with) and computes right there everything they read
+    // per chunk: a chunk's state C and state gradient G come from memory once (dq's and dk's state products and the
+    // decay gate read them within the chunk), and no per-chunk product is stored at root. Chunks and heads stay two
+    // loops: through one fused loop Halide would bound the fused-in stages by every chunk of the head
+    // (docs/design.md).
     Var c("c"), tau("tau");
     for (Func fn : {out.dq, out.dk, out.dv}) {
-        fn.split(f.t, c, tau, chunk, guard).fuse(c, f.bh, block).parallel(block)
-            .vectorize(fn.args()[0], vec, guard);
+        fn.split(f.t, c, tau, chunk, guard).parallel(c).parallel(f.bh).vectorize(fn.args()[0], vec, guard);
     }
+    for (Func fn : {out.di, out.df}) fn.split(f.t, c, tau, chunk, guard).parallel(c).parallel(f.bh);
+    for (Func fn : {out.dk, out.dv, out.di, out.df}) fn.compute_with(out.dq, c);
+    const LoopLevel at_chunk(out.dq, c);
+
+    tiled(b.d_intra, b.d_weight, f.sigma, f.tau, k_tok, &at_chunk);
+    b.d_intra.never_partition_all();
+    b.v_transposed.compute_at(at_chunk).vectorize(f.sigma, vec);
     Func dq_tiles = b.dq_chunk.in(), dk_tiles = b.dk_chunk.in(), dv_tiles = b.dv_chunk.in();
     Func dq_inter_tiles = b.dq_inter.in(), dk_state_tiles = b.dk_state.in();
-    tiled(dq_inter_tiles, b.dq_inter, f.dqk, f.tau, k);
-    transposed(b.c_transposed, dq_inter_tiles, f.dqk, f.dv);
-    staged(b.dh_inter, dq_inter_tiles, f.dv);
-    tiled(dq_tiles, b.dq_chunk, f.dqk, f.tau, k, out.dq);
-    staged(f.k_chunk.in(b.dq_chunk), out.dq, f.dqk);
-    tiled(dk_state_tiles, b.dk_state, f.dqk, f.sigma, k);
-    transposed(b.dc_next_transposed, dk_state_tiles, f.dqk, f.dv);
-    staged(b.v_weighted, dk_state_tiles, f.dv);
-    tiled(dk_tiles, b.dk_chunk, f.dqk, f.sigma, k, out.dk);
-    staged(f.q_chunk.in(b.dk_chunk), out.dk, f.dqk);
-    tiled(dv_tiles, b.dv_chunk, f.dv, f.sigma, k, out.dv);
-    staged(k_weighted_dv, out.dv, f.dqk);
+    tiled(dq_inter_tiles, b.dq_inter, f.dqk, f.tau, k, &at_chunk);
+    b.c_transposed.compute_at(at_chunk).tile(f.dqk, f.dv, x_o, y_o, x_i, y_i, vec, vec, TailStrategy::GuardWithIf)
+        .vectorize(x_i).unroll(y_i);
+    b.dh_inter.compute_at(at_chunk).vectorize(f.dv, vec, guard);
+    tiled(dq_tiles, b.dq_chunk, f.dqk, f.tau, k, &at_chunk);
+    f.k_chunk.in(b.dq_chunk).compute_at(at_chunk).vectorize(f.dqk, vec, guard);
+    tiled(dk_state_tiles, b.dk_state, f.dqk, f.sigma, k, &at_chunk);
+    b.dc_next_transposed.compute_at(at_chunk)
+        .tile(f.dqk, f.dv, x_o, y_o, x_i, y_i, vec, vec, TailStrategy::GuardWithIf).vectorize(x_i).unroll(y_i);
+    b.v_weighted.compute_at(at_chunk).vectorize(f.dv, vec, guard);
+    tiled(dk_tiles, b.dk_chunk, f.dqk, f.sigma, k, &at_chunk);
+    f.q_chunk.in(b.dk_chunk).compute_at(at_chunk).vectorize(f.dqk, vec, guard);
+    tiled(dv_tiles, b.dv_chunk, f.dv, f.sigma, k, &at_chunk);
+    k_weighted_dv.compute_at(at_chunk).vectorize(f.dqk, vec, guard);
 
-    // (6)
+    // (6), per chunk in the same loop; the decay gate's sums over dqk outside the loop over dv, so that both states
+    // are read row by row, in address order.
     for (Func fn : {b.inter_gate, b.state_gate, b.intra_spanning, b.decay_gate, b.gate_suffix, b.gate_prefix}) {
-        per_chunk(fn);
+        fn.compute_at(at_chunk);
     }
-    per_chunk(b.intra_suffix);
+    b.intra_suffix.compute_at(at_chunk);
     b.intra_suffix.update(0).vectorize(f.sigma, vec, guard);
     b.intra_suffix.update(1).vectorize(f.sigma, vec, guard);
-    per_chunk(b.decay_gate_rows).vectorize(f.dv, vec, guard);
-    b.decay_gate_rows.update().vectorize(f.dv, vec, guard);
-    for (Func fn : {out.di, out.df}) fn.parallel(f.bh).vectorize(f.t, vec, guard);
+    b.decay_gate_rows.compute_at(at_chunk).vectorize(f.dv, vec, guard);
+    b.decay_gate_rows.update().vectorize(f.dv, vec, guard).reorder(f.dv, RVar(f.r_dqk.x));
     out.dc_initial.parallel(f.bh).vectorize(f.dv, vec, guard);
     b.dm_initial_rows.compute_root().parallel(f.bh).vectorize(f.dv, vec, guard);
-    b.dm_initial_rows.update().parallel(f.bh).vectorize(f.dv, vec, guard);
+    b.dm_initial_rows.update().parallel(f.bh).vectorize(f.dv, vec, guard).reorder(f.dv, RVar(f.r_dqk.x));
     out.dm_initial.compute_root();
 }
 
