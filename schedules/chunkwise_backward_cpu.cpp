@@ -53,6 +53,7 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     // (3)
     if (!f.token_stats_given) {  // else read in place, as the forward saved them
         for (Func fn : {f.intra_max, f.m_out, f.h_den_dot}) per_chunk(fn);
+        for (Func fn : {f.intra_max, f.h_den_dot}) vectorize_across_rows(fn, f.tau, vec);
     }
     per_chunk(f.q_inter).vectorize(f.dqk, vec, guard);
     Func weights = per_chunk(f.intra_weight);
@@ -121,6 +122,8 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     for (Func fn : {b.inter_gate, b.state_gate, b.intra_spanning, b.decay_gate, b.gate_suffix, b.gate_prefix}) {
         fn.compute_at(at_chunk);
     }
+    vectorize_across_rows(b.inter_gate, f.tau, vec);
+    vectorize_across_rows(b.state_gate, f.sigma, vec);
     b.intra_suffix.compute_at(at_chunk);
     b.intra_suffix.update(0).vectorize(f.sigma, vec, guard);
     b.intra_suffix.update(1).vectorize(f.sigma, vec, guard);

@@ -91,6 +91,7 @@ void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk,
             .compute_with(out.h, c);
     }
     for (Func fn : {f.m_out, f.intra_max}) fn.compute_at(out.h, c);
+    for (Func fn : {f.intra_max, f.h_den_dot}) vectorize_across_rows(fn, f.tau, vec);
     f.q_chunk.compute_at(out.h, c).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
     f.k_transposed.compute_at(out.h, c).vectorize(f.sigma, vec);
     f.q_inter.compute_at(out.h, c).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
@@ -104,8 +105,8 @@ void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk,
     f.h_den_dot.compute_at(out.h, c);
     f.h_chunk.compute_at(out.h, c)
         .tile(f.dv, f.tau, dv_o, t_o, dv_i, t_i, cols, rows, TailStrategy::ShiftInwards)
-        .vectorize(dv_i, vec).unroll(t_i);
-    f.h_num.compute_at(f.h_chunk, dv_o);
+        .reorder(dv_i, t_i, t_o, dv_o).vectorize(dv_i, vec).unroll(t_i);
+    f.h_num.compute_at(f.h_chunk, t_o);
     schedule_register_block(f.h_num, f.dv, f.tau, k);
 
     out.c_last.parallel(f.bh).vectorize(f.dv, vec, TailStrategy::GuardWithIf);

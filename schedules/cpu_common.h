@@ -39,4 +39,17 @@ inline void schedule_register_block(Halide::Func f, const Halide::Var &col, cons
     }
 }
 
+// A reduction per row (a sum or a max over an RDom for every row, in the pure definition's loops) computed for
+// `vec` rows at a time: vectorized along the rows, the reductions outside them, so that each step is one vector
+// operation (loads strided across rows become gathers) instead of a scalar chain waiting on every add's latency.
+inline void vectorize_across_rows(Halide::Func f, const Halide::Var &row, int vec) {
+    f.vectorize(row, vec, Halide::TailStrategy::GuardWithIf);
+    for (int i = 0; i < f.num_update_definitions(); i++) {
+        Halide::Stage s = f.update(i);
+        std::vector<Halide::VarOrRVar> order{row};
+        for (const auto &r : s.get_schedule().rvars()) order.emplace_back(Halide::RVar(r.var));
+        s.reorder(order).vectorize(row, vec, Halide::TailStrategy::GuardWithIf);
+    }
+}
+
 }  // namespace hmlstm
