@@ -35,16 +35,17 @@ void schedule_chunkwise_state_scan_cpu(ChunkwiseFuncs &f, const CpuKnobs &k) {
     RVar rc(f.r_chunk.x);
     f.c_state.compute_root();
     f.c_state.update(0).parallel(f.bh).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
-    f.c_state.update(1).reorder(f.dv, f.dqk, rc, f.bh).parallel(f.bh).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
+    // Each step's new state written block by block straight from the registers that accumulate K^T diag(w) V.
+    Var dv_o("dv_o"), dv_i("dv_i"), dqk_o("dqk_o"), dqk_i("dqk_i");
+    f.c_state.update(1).reorder(f.dv, f.dqk, rc, f.bh).parallel(f.bh)
+        .tile(f.dv, f.dqk, dv_o, dqk_o, dv_i, dqk_i, cols, rows, TailStrategy::GuardWithIf)
+        .vectorize(dv_i, vec).unroll(dqk_i);
     // n_delta and others inline their own k_weighted. Vectorized: scalar, these two took 8% of the forward.
     f.k_weighted.in(f.c_delta).compute_at(f.c_state, rc).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
     f.v_chunk.in(f.c_delta).compute_at(f.c_state, rc).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
-    Var dv_o("dv_o"), dv_i("dv_i"), dqk_o("dqk_o"), dqk_i("dqk_i");
-    Func c_delta_tiles = f.c_delta.in(f.c_state);
-    c_delta_tiles.compute_at(f.c_state, rc)
-        .tile(f.dv, f.dqk, dv_o, dqk_o, dv_i, dqk_i, cols, rows, TailStrategy::ShiftInwards)
-        .vectorize(dv_i, vec).unroll(dqk_i);
-    f.c_delta.compute_at(c_delta_tiles, dv_o);
+    // Whole blocks, also at the edges, so that the block's loops have constant extents (the update's tiles are
+    // guarded there: an update cannot overlap its last block with the one before)
+    f.c_delta.compute_at(f.c_state, dv_o).bound_extent(f.dv, cols).bound_extent(f.dqk, rows);
     schedule_register_block(f.c_delta, f.dv, f.dqk, k);
     f.n_delta.compute_root().parallel(f.bh).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
     f.n_delta.update().parallel(f.bh).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
