@@ -75,13 +75,9 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     schedule_register_block(dc_delta_first, f.dv, f.dqk, k);
     b.dc_next.compute_root();
     b.dc_next.update(0).parallel(f.bh).vectorize(f.dv, vec, guard);
-    // Each step's G written block by block straight from the registers that accumulate the chunk's delta, whole
-    // blocks also at the edges (as the forward's state scan).
-    b.dc_next.update(1).reorder(f.dv, f.dqk, rc, f.bh).parallel(f.bh)
-        .tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, cols, rows, guard).vectorize(x_i, vec).unroll(y_i);
+    // Each step's G written block by block from the registers of the chunk's delta, as the forward's state scan.
+    schedule_scan_in_register_blocks(b.dc_next, 1, b.dc_delta, f.dv, f.dqk, rc, f.bh, k);
     b.dh_scaled.in(b.dc_delta).compute_at(b.dc_next, rc).vectorize(f.dv, vec, guard);
-    b.dc_delta.compute_at(b.dc_next, x_o).bound_extent(f.dv, cols).bound_extent(f.dqk, rows);
-    schedule_register_block(b.dc_delta, f.dv, f.dqk, k);
 
     // (5), (6): one loop over chunks (parallel) inside one over batch-heads (parallel) writes every per-token
     // output of a chunk (dq, dk, dv, di, df, fused with compute_with) and computes right there everything they read

@@ -30,23 +30,14 @@ void schedule_chunkwise_gates_cpu(ChunkwiseFuncs &f, const CpuKnobs &k) {
 
 void schedule_chunkwise_state_scan_cpu(ChunkwiseFuncs &f, const CpuKnobs &k) {
     const int vec = k.vector_width;
-    const int cols = vec * k.vector_blocks;
-    const int rows = k.row_block;
     RVar rc(f.r_chunk.x);
     f.c_state.compute_root();
     f.c_state.update(0).parallel(f.bh).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
     // Each step's new state written block by block straight from the registers that accumulate K^T diag(w) V.
-    Var dv_o("dv_o"), dv_i("dv_i"), dqk_o("dqk_o"), dqk_i("dqk_i");
-    f.c_state.update(1).reorder(f.dv, f.dqk, rc, f.bh).parallel(f.bh)
-        .tile(f.dv, f.dqk, dv_o, dqk_o, dv_i, dqk_i, cols, rows, TailStrategy::GuardWithIf)
-        .vectorize(dv_i, vec).unroll(dqk_i);
+    schedule_scan_in_register_blocks(f.c_state, 1, f.c_delta, f.dv, f.dqk, rc, f.bh, k);
     // n_delta and others inline their own k_weighted. Vectorized: scalar, these two took 8% of the forward.
     f.k_weighted.in(f.c_delta).compute_at(f.c_state, rc).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
     f.v_chunk.in(f.c_delta).compute_at(f.c_state, rc).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
-    // Whole blocks, also at the edges, so that the block's loops have constant extents (the update's tiles are
-    // guarded there: an update cannot overlap its last block with the one before)
-    f.c_delta.compute_at(f.c_state, dv_o).bound_extent(f.dv, cols).bound_extent(f.dqk, rows);
-    schedule_register_block(f.c_delta, f.dv, f.dqk, k);
     f.n_delta.compute_root().parallel(f.bh).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
     f.n_delta.update().parallel(f.bh).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
     f.n_state.compute_root();

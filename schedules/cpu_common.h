@@ -39,6 +39,22 @@ inline void schedule_register_block(Halide::Func f, const Halide::Var &col, cons
     }
 }
 
+// A scan's step, scan.update(update)(col, row, step, bh) = decay * previous + delta(col, row, step, bh): tiled into
+// register blocks whose new state is written straight from the registers that accumulate the step's delta (no
+// delta buffer). The blocks have constant extents also at the edges (bound_extent): an update's tiles are guarded
+// there, as it cannot shift its last block inwards over the one before.
+inline void schedule_scan_in_register_blocks(Halide::Func scan, int update, Halide::Func delta, const Halide::Var &col,
+                                             const Halide::Var &row, const Halide::RVar &step, const Halide::Var &bh,
+                                             const CpuKnobs &knobs) {
+    const int cols = knobs.vector_width * knobs.vector_blocks;
+    Halide::Var col_o{col.name() + "_o"}, col_i{col.name() + "_i"}, row_o{row.name() + "_o"}, row_i{row.name() + "_i"};
+    scan.update(update).reorder(col, row, step, bh).parallel(bh)
+        .tile(col, row, col_o, row_o, col_i, row_i, cols, knobs.row_block, Halide::TailStrategy::GuardWithIf)
+        .vectorize(col_i, knobs.vector_width).unroll(row_i);
+    delta.compute_at(scan, col_o).bound_extent(col, cols).bound_extent(row, knobs.row_block);
+    schedule_register_block(delta, col, row, knobs);
+}
+
 // A reduction per row (a sum or a max over an RDom for every row, in the pure definition's loops) computed for
 // `vec` rows at a time: vectorized along the rows, the reductions outside them, so that each step is one vector
 // operation (loads strided across rows become gathers) instead of a scalar chain waiting on every add's latency.
