@@ -39,6 +39,7 @@ struct ChunkwiseBackwardFuncs {
     Func dh_scaled{"dh_scaled"};  // dH(dv, tau, c, bh) = dh / den
     Func dh_inter{"dh_inter"};    // dH * inter_factor, the SIMT inter-chunk product's operand
     Func dc_delta{"dc_delta"};    // qbar^T dH of one chunk, (dv, dqk, c, bh)
+    Func q_scaled{"q_scaled"};    // qbar / den, dc_delta's stored operand; tensor_cores only
     Func dc_next{"dc_next"};      // G_{c+1}, c = 0..K-1: the gradient of the state after chunk c
     Func dc_next_bits{"dc_next_bits"};  // G as bfloat16 bits, where gradient_bits
     Func v_transposed{"v_transposed"}, c_transposed{"c_transposed"}, dc_next_transposed{"dc_next_transposed"};
@@ -88,8 +89,12 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
 
     // The reverse scan of the state gradient, each chunk's qbar^T dH formed right before it is added.
     b.r_tau = RDom(0, L, "r_tau_bw");
-    if (in.tensor_cores) {  // in TF32: the state gradient stays float32
-        b.dc_delta = tensor_core_product("dc_delta", {b.dh_scaled, false}, {f.q_inter, false}, L, S);
+    if (in.tensor_cores) {
+        // dh itself is one operand (exact in the inputs' type, read in place), qbar / den the other, stored in that
+        // type: a bfloat16 product for bfloat16 inputs (TF32 for float32), its result the float32 state gradient.
+        b.q_scaled(dqk, tau, c, bh) =
+            product_operand(divided_by_den(f, f.q_inter(dqk, tau, c, bh), tau, c, bh), in.qkv_type);
+        b.dc_delta = tensor_core_product("dc_delta", dh_operand(false), {b.q_scaled, false}, L, S);
     } else {
         b.dc_delta(dv, dqk, c, bh) = 0.0f;
         b.dc_delta(dv, dqk, c, bh) += b.dh_scaled(dv, b.r_tau, c, bh) * f.q_inter(dqk, b.r_tau, c, bh);
@@ -99,11 +104,15 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     // and dc_initial = G_0 one step more.
     b.r_chunk_rev = RDom(0, num_chunks - 1, "r_chunk_rev");
     Expr rev = num_chunks - 2 - b.r_chunk_rev;
+    // On tensor cores dc_delta reads dh in place, so its rows stay inside dh: a schedule may compute the scan past
+    // DHV (rounded-up vector stages read it), and those entries, never stored, may read any row.
+    Expr dv_delta = in.tensor_cores ? dv_in : Expr(dv);
     b.dc_next(dv, dqk, c, bh) = Halide::undef<float>();
     b.dc_next(dv, dqk, num_chunks - 1, bh) = grad.dc_last(dv_in, dqk_in, bh);
     b.dc_next(dv, dqk, rev, bh) =
-        f.state_decay(rev + 1, bh) * b.dc_next(dv, dqk, rev + 1, bh) + b.dc_delta(dv, dqk, rev + 1, bh);
-    b.dc_initial(dv, dqk, bh) = f.state_decay(0, bh) * b.dc_next(dv, dqk, 0, bh) + b.dc_delta(dv, dqk, 0, bh);
+        f.state_decay(rev + 1, bh) * b.dc_next(dv, dqk, rev + 1, bh) + b.dc_delta(dv_delta, dqk, rev + 1, bh);
+    b.dc_initial(dv, dqk, bh) =
+        f.state_decay(0, bh) * b.dc_next(dv, dqk, 0, bh) + b.dc_delta(dv_delta, dqk, 0, bh);
     const bool bits = gradient_bits(in);
     if (bits) b.dc_next_bits(dv, dqk, c, bh) = product_operand(b.dc_next(dv, dqk, c, bh), in.qkv_type);
 

@@ -29,7 +29,8 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
 
     // (3) stabilizers, weights, normalizers and the scaled output gradients of every chunk
     st.output_factors(chunk);
-    st.tiled_vectors(f.q_inter, f.dqk, f.tau);
+    // On tensor cores q_inter is inlined into dc_delta's operand (and the recomputed normalizer's sum)
+    st.tiled_vectors(tensor_cores ? b.q_scaled : f.q_inter, f.dqk, f.tau);
     if (tensor_cores) {
         st.tiled_vectors(f.w_operand, f.sigma, f.tau, chunk);
         st.chunk_product(f.scores, chunk);
