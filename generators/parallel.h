@@ -25,6 +25,7 @@ struct ParallelFuncs {
     Func weighted_scores{"weighted_scores"};  // Ct(j, t) = scores * exp(logD - m)
     Func row_sum{"row_sum"}, h_num{"h_num"}, den{"den"}, h{"h"};
     RDom r_t, r_j, r_dqk, r_rows;
+    RDom r_key;  // the keys j <= t a query t attends to: the sums skip the zero weights above the diagonal
 };
 
 inline ParallelFuncs define_parallel(const ParallelInputs &in) {
@@ -41,7 +42,9 @@ inline ParallelFuncs define_parallel(const ParallelInputs &in) {
     f.log_weight(j, t, bh) = Halide::select(allowed, f.cum_log_fgate(j, t, bh) + in.igate(key, bh), log_zero());
 
     f.r_j = RDom(0, S, "r_j");
-    f.row_max(t, bh) = Halide::maximum(f.log_weight(f.r_j, t, bh));
+    f.r_key = RDom(0, S, "r_key");
+    f.r_key.where(f.r_key <= t);
+    f.row_max(t, bh) = Halide::maximum(f.log_weight(f.r_key, t, bh));
     f.r_rows = RDom(0, S, "r_rows");
     f.slice_max(bh) = Halide::maximum(f.row_max(f.r_rows, bh));
     // A row with nothing allowed (possible only with a custom mask) gets m = 0: all weights are 0, h is 0.
@@ -64,9 +67,9 @@ inline ParallelFuncs define_parallel(const ParallelInputs &in) {
         f.scores(j, t, bh) * Halide::exp(f.log_weight(j, t, bh) - f.row_stabilizer(t, bh));
 
     f.row_sum(t, bh) = 0.0f;
-    f.row_sum(t, bh) += f.weighted_scores(f.r_j, t, bh);
+    f.row_sum(t, bh) += f.weighted_scores(f.r_key, t, bh);
     f.h_num(dv, t, bh) = 0.0f;
-    f.h_num(dv, t, bh) += f.weighted_scores(f.r_j, t, bh) * f.v_in(dv, f.r_j, bh);
+    f.h_num(dv, t, bh) += f.weighted_scores(f.r_key, t, bh) * f.v_in(dv, f.r_key, bh);
     Expr scale = f.row_scale(t, bh);
     f.den(t, bh) = normalizer(f.row_sum(t, bh) * scale, Halide::exp(-f.stabilizer(t, bh)), in.eps);
     f.h(dv, t, bh) = f.h_num(dv, t, bh) * scale / f.den(t, bh);

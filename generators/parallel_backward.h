@@ -47,10 +47,13 @@ inline ParallelBackwardFuncs define_parallel_backward(const ParallelInputs &in, 
     auto d_scores = [&](const Expr &j_, const Expr &t_) { return b.d_intra(j_, t_, bh)[0]; };
     auto d_log_weight = [&](const Expr &j_, const Expr &t_) { return b.d_intra(j_, t_, bh)[1]; };
 
-    Expr r_j = f.r_j;
+    // Causal: the sums run over the keys j <= t of a query (f.r_key), or the queries t >= j of a key (r_query),
+    // skipping the zero gradients above the diagonal.
+    Expr r_key = f.r_key;
     RDom r_query(0, S, "r_query");
+    r_query.where(r_query >= j);
     b.dq(dqk, t, bh) = 0.0f;
-    b.dq(dqk, t, bh) += b.k_scaled(dqk, r_j, bh) * d_scores(r_j, t);
+    b.dq(dqk, t, bh) += b.k_scaled(dqk, r_key, bh) * d_scores(r_key, t);
     b.dk(dqk, j, bh) = 0.0f;
     b.dk(dqk, j, bh) += f.q_scaled(dqk, r_query, bh) * d_scores(j, r_query);
     b.dv(dv, j, bh) = 0.0f;
@@ -62,6 +65,7 @@ inline ParallelBackwardFuncs define_parallel_backward(const ParallelInputs &in, 
     b.column_suffix(j, S, bh) = 0.0f;
     b.column_suffix(j, u, bh) = b.column_suffix(j, u + 1, bh) + d_log_weight(j, u);
     b.spanning(t, bh) = 0.0f;
+    Expr r_j = f.r_j;
     b.spanning(t, bh) += Halide::select(r_j < t, b.column_suffix(r_j, t, bh), 0.0f);
     b.di(j, bh) = b.column_suffix(j, 0, bh);
     b.df(t, bh) = b.spanning(t, bh) / (1.0f + Halide::exp(in.fgate(t, bh)));  // d logsigmoid(f)/df = sigmoid(-f)
