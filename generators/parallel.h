@@ -24,7 +24,7 @@ struct ParallelFuncs {
     Func scores{"scores"};                // s q_t . k_j
     Func weighted_scores{"weighted_scores"};  // Ct(j, t) = scores * exp(logD - m)
     Func row_sum{"row_sum"}, h_num{"h_num"}, den{"den"}, h{"h"};
-    RDom r_t, r_j, r_dqk, r_rows;
+    RDom r_t, r_dqk, r_rows;
     RDom r_key;  // the keys j <= t a query t attends to: the sums skip the zero weights above the diagonal
 };
 
@@ -41,7 +41,6 @@ inline ParallelFuncs define_parallel(const ParallelInputs &in) {
     Expr allowed = j <= t && (!in.use_mask || in.mask(key, query) != 0);
     f.log_weight(j, t, bh) = Halide::select(allowed, f.cum_log_fgate(j, t, bh) + in.igate(key, bh), log_zero());
 
-    f.r_j = RDom(0, S, "r_j");
     f.r_key = RDom(0, S, "r_key");
     f.r_key.where(f.r_key <= t);
     f.row_max(t, bh) = Halide::maximum(f.log_weight(f.r_key, t, bh));

@@ -48,7 +48,7 @@ inline ParallelBackwardFuncs define_parallel_backward(const ParallelInputs &in, 
     auto d_log_weight = [&](const Expr &j_, const Expr &t_) { return b.d_intra(j_, t_, bh)[1]; };
 
     // Causal: the sums run over the keys j <= t of a query (f.r_key), or the queries t >= j of a key (r_query),
-    // skipping the zero gradients above the diagonal.
+    // skipping the zero gradients above the diagonal (and spanning's over the keys j < t).
     Expr r_key = f.r_key;
     RDom r_query(0, S, "r_query");
     r_query.where(r_query >= j);
@@ -65,8 +65,9 @@ inline ParallelBackwardFuncs define_parallel_backward(const ParallelInputs &in, 
     b.column_suffix(j, S, bh) = 0.0f;
     b.column_suffix(j, u, bh) = b.column_suffix(j, u + 1, bh) + d_log_weight(j, u);
     b.spanning(t, bh) = 0.0f;
-    Expr r_j = f.r_j;
-    b.spanning(t, bh) += Halide::select(r_j < t, b.column_suffix(r_j, t, bh), 0.0f);
+    RDom r_earlier(0, S, "r_earlier");  // the keys j < t
+    r_earlier.where(r_earlier < t);
+    b.spanning(t, bh) += b.column_suffix(r_earlier, t, bh);
     b.di(j, bh) = b.column_suffix(j, 0, bh);
     b.df(t, bh) = b.spanning(t, bh) / (1.0f + Halide::exp(in.fgate(t, bh)));  // d logsigmoid(f)/df = sigmoid(-f)
     return b;
