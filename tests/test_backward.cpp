@@ -74,8 +74,9 @@ Expected reference(const Problem &p, const hmlstm_ref::States *initial, const st
     return e;
 }
 
-// Two gradients are single sums of products: di_t = k_t . dk_t in every form (the gate gradients' identity), and
-// dm_initial = <dC_initial, C_initial>. A float32 sum errs by up to about sqrt(n) 2^-24 sum |terms| whatever its
+// Some gradients are single sums of products: di_t = k_t . dk_t in every form (the gate gradients' identity),
+// dm_initial = <dC_initial, C_initial>, and in the recurrent form df_t = sigmoid(-f_t) decay_t <G_{t+1}, C_t> (the
+// reference gives its |terms|). A float32 sum errs by up to about sqrt(n) 2^-24 sum |terms| whatever its
 // order; where such gradients cancel that far (a slice of one token is a single sum; dm_initial sums a whole state),
 // the slice is judged against the size of its terms too, as the forward's ill-conditioned tokens are
 // (docs/precision.md): its error may exceed the bound by 4 sqrt(n) 2^-24 ||(sum |terms|) of the slice||.
@@ -198,6 +199,9 @@ void check_gradients(const BackwardResult &r, const Expected &e, const Problem &
             CHECK(within_rounding(g.out, g.ref, g.rounded, g.slice, bound));
         } else if (name == "di" && c.worst > bound) {
             CHECK(within_sum_error(g.out, g.ref, abs_dot(p.in.k, e.grads.dk, s.DHQK), g.slice, s.DHQK, bound));
+        } else if (name == "df" && !e.grads.df_terms.empty() && c.worst > bound) {
+            const int64_t n = s.DHQK * s.DHV;
+            CHECK(within_sum_error(g.out, g.ref, e.grads.df_terms, g.slice, n, bound));
         } else if (name == "dm_initial" && c.worst > bound) {
             const int64_t n = s.DHQK * s.DHV;
             CHECK(within_sum_error(g.out, g.ref, abs_dot(initial->c, e.dc_initial, n), g.slice, n, bound));

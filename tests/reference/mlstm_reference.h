@@ -74,6 +74,9 @@ double log_sigmoid(double f);
 // constant as the reference system does (mlstm_reference_backward.cpp).
 struct Gradients {
     std::vector<double> dq, dk, dv, di, df;
+    // Per token, the sum of |terms| of the inner product df is in the recurrent form (df_t = sigmoid(-f_t) decay_t
+    // <G_{t+1}, C_t>): how far float32 rounding of that sum may move df, however it is ordered. Empty elsewhere.
+    std::vector<double> df_terms;
 };
 
 // The parallel form, with the forward's mask (null: causal only) and stabilizer.

@@ -107,6 +107,7 @@ Gradients recurrent_backward(const Shape &sh, const Inputs &x, const States *ini
     const int64_t S = sh.S, DHQK = sh.DHQK, DHV = sh.DHV, CS = DHQK * DHV;
     const double s = 1.0 / std::sqrt(double(DHQK));
     Gradients g = zero_gradients(x);
+    g.df_terms.assign(g.df.size(), 0.0);
     if (dc_initial) dc_initial->assign(sh.heads() * CS, 0.0);
     if (dm_initial) dm_initial->assign(sh.heads(), 0.0);
     const States start = initial ? *initial : States::zeros(sh);
@@ -139,7 +140,7 @@ Gradients recurrent_backward(const Shape &sh, const Inputs &x, const States *ini
         for (int64_t t = S - 1; t >= 0; t--) {
             const double *dht = &dh[(bh * S + t) * DHV];
             const double *Ct = &C[(t + 1) * CS], *Cprev = &C[t * CS];
-            double dgain = 0, ddecay = 0;
+            double dgain = 0, ddecay = 0, ddecay_terms = 0;
             for (int64_t a = 0; a < DHQK; a++) {
                 double dq = 0;
                 for (int64_t b = 0; b < DHV; b++) {
@@ -155,10 +156,12 @@ Gradients recurrent_backward(const Shape &sh, const Inputs &x, const States *ini
                     g.dv[(bh * S + t) * DHV + b] += gain[t] * Gab * k[t * DHQK + a];
                     dgain += Gab * k[t * DHQK + a] * v[t * DHV + b];
                     ddecay += Gab * Cprev[a * DHV + b];
+                    ddecay_terms += std::fabs(Gab * Cprev[a * DHV + b]);
                 }
             }
             g.di[bh * S + t] = dgain * gain[t];                                     // gain = exp(i - m)
             g.df[bh * S + t] = ddecay * decay[t] / (1.0 + std::exp(x.f[bh * S + t]));  // decay = exp(lf + ...)
+            g.df_terms[bh * S + t] = ddecay_terms * decay[t] / (1.0 + std::exp(x.f[bh * S + t]));
             for (double &e : G) e *= decay[t];
         }
         finish_initial_gradients(G, C.data(), bh, dc_initial, dm_initial);
