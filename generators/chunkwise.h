@@ -55,7 +55,9 @@ struct ChunkwiseFuncs {
     Func inter_factor{"inter_factor"};  // s exp(b + m_{k-1} - mc): qbar = q * inter_factor
     Func q_inter{"q_inter"};  // qbar of the spec
     Func scores{"scores"}, intra_weight{"intra_weight"};
-    Func h_num{"h_num"}, h_den_dot{"h_den_dot"}, den{"den"}, h_chunk{"h_chunk"}, h{"h"};
+    // h_num and h are per token (dv, t, bh), position (t % L, t / L): computed in tiles of h itself, they bound every
+    // per-chunk stage they read by the chunk, and no per-chunk copy of h is stored first.
+    Func h_num{"h_num"}, h_den_dot{"h_den_dot"}, den{"den"}, h{"h"};
     // (t, bh): every token's normalizer and stabilizer, den and m_out, which the forward saves for the backward
     Func token_den{"token_den"}, token_m{"token_m"};
     // Set by define_chunkwise when den and m_out came given (the saved per-token values): intra_max, h_den_dot and
@@ -203,6 +205,7 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
     f.q_inter(dqk, tau, c, bh) = f.q_chunk(dqk, tau, c, bh) * f.inter_factor(tau, c, bh);
 
     f.r_dqk = RDom(0, in.dhqk, "r_dqk");
+    const Expr t_tau = t % L, t_c = t / L;  // token t's position
     if (in.tensor_cores) {
         f.scores = tensor_core_product("scores", k_operand(in, true), q_operand(in, true), in.dhqk, S);
     } else {
@@ -220,16 +223,16 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
         // h_intra in the inputs' type: it only reaches h, stored in that type (bfloat16 or float32) anyway.
         f.h_intra = tensor_core_product("h_intra", v_operand(in, false), {f.w_operand, true}, L, S,
                                         in.qkv_type.is_bfloat());
-        Expr h_inter = f.h_inter(dv, tau, c, bh);
-        if (in.float32_in_place) h_inter *= f.inter_factor(tau, c, bh);
-        f.h_num(dv, tau, c, bh) = h_inter + product_entry(f.h_intra(dv, tau, c, bh));
+        Expr h_inter = f.h_inter(dv, t_tau, t_c, bh);
+        if (in.float32_in_place) h_inter *= f.inter_factor(t_tau, t_c, bh);
+        f.h_num(dv, t, bh) = h_inter + product_entry(f.h_intra(dv, t_tau, t_c, bh));
     } else {
-        f.h_num(dv, tau, c, bh) = 0.0f;
+        f.h_num(dv, t, bh) = 0.0f;
         // The states are a generator output, which a register block past DHV must not read out of: clamped, with
         // likely() so that Halide keeps the clamp out of the blocks that lie inside.
         Expr dv_state = Halide::clamp(Halide::likely(dv), 0, in.dhv - 1);
-        f.h_num(dv, tau, c, bh) += f.q_inter(f.r_dqk, tau, c, bh) * f.c_state(dv_state, f.r_dqk, c, bh);
-        f.h_num(dv, tau, c, bh) += f.intra_weight(f.r_sigma, tau, c, bh) * f.v_chunk(dv, f.r_sigma, c, bh);
+        f.h_num(dv, t, bh) += f.q_inter(f.r_dqk, t_tau, t_c, bh) * f.c_state(dv_state, f.r_dqk, t_c, bh);
+        f.h_num(dv, t, bh) += f.intra_weight(f.r_sigma, t_tau, t_c, bh) * f.v_chunk(dv, f.r_sigma, t_c, bh);
     }
     if (!f.token_stats_given) {
         f.den_sum = define_row_sum(
@@ -250,10 +253,9 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
         f.den(tau, c, bh) = normalizer(f.h_den_dot(tau, c, bh), floor, in.eps);
     }
     if (in.tensor_cores) f.den_inverse(tau, c, bh) = 1.0f / f.den(tau, c, bh);
-    f.h_chunk(dv, tau, c, bh) = divided_by_den(f, f.h_num(dv, tau, c, bh), tau, c, bh);
-    f.h(dv, t, bh) = f.h_chunk(dv, t % L, t / L, bh);
-    f.token_den(t, bh) = f.den(t % L, t / L, bh);
-    f.token_m(t, bh) = f.m_out(t % L, t / L, bh);
+    f.h(dv, t, bh) = divided_by_den(f, f.h_num(dv, t, bh), t_tau, t_c, bh);
+    f.token_den(t, bh) = f.den(t_tau, t_c, bh);
+    f.token_m(t, bh) = f.m_out(t_tau, t_c, bh);
 
     f.c_last(dv, dqk, bh) = f.c_state(dv, dqk, num_chunks, bh);
     f.n_last(dqk, bh) = f.n_state(dqk, num_chunks, bh);

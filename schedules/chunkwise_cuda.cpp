@@ -35,15 +35,10 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
     }
     st.normalizer_dots(chunk);
 
-    // Outputs per chunk position, then copied (and narrowed) to h(t): computed at h directly, each thread would
-    // compute its element's whole chunk, as the bounds of t % L over a tile of t cover all of [0, L).
-    // With tensor cores the numerator is a plain sum of the two products, read straight into h.
-    if (!tensor_cores) {
-        f.h_chunk.compute_root();
-        tiled(f.h_chunk, f.dv, f.tau);
-        f.h_num.compute_at(f.h_chunk, x_i);
-    }
+    // h per token, its numerator in the thread that stores it (SIMT: serial sums; tensor cores: a plain sum of the
+    // two products, inline).
     st.per_token_vectors(out.h, f.dv);
+    if (!tensor_cores) f.h_num.compute_at(out.h, x_i);
 
     out.c_last.gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
     out.n_last.gpu_tile(f.dqk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
