@@ -46,7 +46,7 @@ struct ChunkwiseBackwardFuncs {
     Func v_weighted{"v_weighted"};  // v * w, the operand of the SIMT path's dk_state
     Func d_weight{"d_weight"}, intra_decay{"intra_decay"};
     Func d_intra{"d_intra"};  // (sigma, tau, c, bh): {gradient of the score q . k, gradient of the log weight}
-    Func dq_inter{"dq_inter"}, dq_chunk{"dq_chunk"}, dk_state{"dk_state"}, dk_chunk{"dk_chunk"}, dv_chunk{"dv_chunk"};
+    Func dq_inter{"dq_inter"}, dk_state{"dk_state"};
     // tensor_cores only: the products' stored operands, and the products that sum into dq, dk and dv
     Func ds_operand{"ds_operand"};
     Func dq_inter_unscaled{"dq_inter_unscaled"};  // dH C^T, before inter_factor
@@ -59,6 +59,8 @@ struct ChunkwiseBackwardFuncs {
     LaneSum inter_gate_sum, state_gate_sum, intra_spanning_sum;  // tensor_cores only: the sums in a warp's order
     Func intra_suffix{"intra_suffix"};  // (sigma, tau, c, bh): sum_{tau' >= tau} dlogD(sigma, tau')
     Func intra_spanning{"intra_spanning"}, gate_suffix{"gate_suffix"}, gate_prefix{"gate_prefix"};
+    // Per token (d, t, bh), position (t % L, t / L), like the forward's h: computed in tiles of the outputs
+    // themselves, with no per-chunk copy stored first.
     Func dq{"dq"}, dk{"dk"}, dv{"dv"}, di{"di"}, df{"df"}, dc_initial{"dc_initial"}, dm_initial{"dm_initial"};
     Func dm_initial_rows{"dm_initial_rows"};  // per row dv of the state, so that the sum over the state is parallel
     RDom r_tau, r_dv, r_chunk_rev, r_tau_rev, r_tau_fwd;
@@ -132,7 +134,7 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     Expr dw = in.tensor_cores ? divided_by_den(f, b.d_weight(sigma, tau, c, bh), tau, c, bh)
                               : b.d_weight(sigma, tau, c, bh);
     b.d_intra(sigma, tau, c, bh) = {dw * b.intra_decay(sigma, tau, c, bh), dw * f.intra_weight(sigma, tau, c, bh)};
-    auto d_scores = [&](const Expr &s_, const Expr &t_) { return b.d_intra(s_, t_, c, bh)[0]; };
+    auto d_scores = [&](const Expr &s_, const Expr &t_, const Expr &c_) { return b.d_intra(s_, t_, c_, bh)[0]; };
     auto d_log_weight = [&](const Expr &s_, const Expr &t_) { return b.d_intra(s_, t_, c, bh)[1]; };
 
     // The operands of the state products, laid out so that each product reads its vectors contiguously.
@@ -141,9 +143,10 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     b.v_weighted(dv, sigma, c, bh) = f.v_chunk(dv, sigma, c, bh) * f.state_weight(sigma, c, bh);
 
     Expr r_tau = b.r_tau, r_dv = b.r_dv, r_sigma = f.r_sigma, r_dqk = f.r_dqk;
+    Expr pos = t % L, chunk = t / L;  // token t's position
     if (in.tensor_cores) {
         // The products with the state C in TF32 (float32 operands), the others on the operands' type.
-        b.ds_operand(sigma, tau, c, bh) = product_operand(d_scores(sigma, tau), in.qkv_type);
+        b.ds_operand(sigma, tau, c, bh) = product_operand(d_scores(sigma, tau, c), in.qkv_type);
         // inter_factor, a factor per row tau of dH C^T, scales the product's result: no operand holds dH * it.
         b.dq_inter_unscaled = tensor_core_product("dq_inter", {f.c_state, true}, {b.dh_scaled, true}, in.dhv, S);
         b.dq_inter(dqk, tau, c, bh) = f.inter_factor(tau, c, bh) * b.dq_inter_unscaled(dqk, tau, c, bh);
@@ -151,7 +154,7 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
         // those the gate gradients read stay float32.
         const bool narrow_results = in.qkv_type.is_bfloat();
         b.dq_intra = tensor_core_product("dq_intra", k_operand(in, false), {b.ds_operand, true}, L, S, narrow_results);
-        b.dq_chunk(dqk, tau, c, bh) = b.dq_inter(dqk, tau, c, bh) + product_entry(b.dq_intra(dqk, tau, c, bh));
+        b.dq(dqk, t, bh) = b.dq_inter(dqk, pos, chunk, bh) + product_entry(b.dq_intra(dqk, pos, chunk, bh));
         // G times v and k read in place (G's bits when those are bfloat16); the state weights w(sigma), a factor per
         // column of both products, scale their results, so that no operand holds v * w or k * w.
         Func g = bits ? b.dc_next_bits : b.dc_next;
@@ -159,7 +162,7 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
         b.dk_state_unweighted = tensor_core_product("dk_state", g_rows, v_operand(in, true), in.dhv, S);
         b.dk_state(dqk, sigma, c, bh) = f.state_weight(sigma, c, bh) * b.dk_state_unweighted(dqk, sigma, c, bh);
         b.dk_intra = tensor_core_product("dk_intra", q_operand(in, false), {b.ds_operand, false}, L, S, narrow_results);
-        b.dk_chunk(dqk, sigma, c, bh) = b.dk_state(dqk, sigma, c, bh) + product_entry(b.dk_intra(dqk, sigma, c, bh));
+        b.dk(dqk, t, bh) = b.dk_state(dqk, pos, chunk, bh) + product_entry(b.dk_intra(dqk, pos, chunk, bh));
         b.w_scaled_operand(sigma, tau, c, bh) =
             product_operand(divided_by_den(f, f.intra_weight(sigma, tau, c, bh), tau, c, bh), in.qkv_type);
         b.dv_intra = tensor_core_product("dv_intra", dh_operand(false), {b.w_scaled_operand, false}, L, S,
@@ -168,19 +171,19 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
             tensor_core_product("dv_state", g_columns, k_operand(in, true), in.dhqk, S, narrow_results);
         b.dv_state(dv, sigma, c, bh) =
             f.state_weight(sigma, c, bh) * product_entry(b.dv_state_unweighted(dv, sigma, c, bh));
-        b.dv_chunk(dv, sigma, c, bh) = product_entry(b.dv_intra(dv, sigma, c, bh)) + b.dv_state(dv, sigma, c, bh);
+        b.dv(dv, t, bh) = product_entry(b.dv_intra(dv, pos, chunk, bh)) + b.dv_state(dv, pos, chunk, bh);
     } else {
         b.dq_inter(dqk, tau, c, bh) = 0.0f;
         b.dq_inter(dqk, tau, c, bh) += b.c_transposed(dqk, r_dv, c, bh) * b.dh_inter(r_dv, tau, c, bh);
-        b.dq_chunk(dqk, tau, c, bh) = b.dq_inter(dqk, tau, c, bh);
-        b.dq_chunk(dqk, tau, c, bh) += f.k_chunk(dqk, r_sigma, c, bh) * d_scores(r_sigma, tau);
+        b.dq(dqk, t, bh) = b.dq_inter(dqk, pos, chunk, bh);
+        b.dq(dqk, t, bh) += f.k_chunk(dqk, r_sigma, chunk, bh) * d_scores(r_sigma, pos, chunk);
         b.dk_state(dqk, sigma, c, bh) = 0.0f;
         b.dk_state(dqk, sigma, c, bh) += b.dc_next_transposed(dqk, r_dv, c, bh) * b.v_weighted(r_dv, sigma, c, bh);
-        b.dk_chunk(dqk, sigma, c, bh) = b.dk_state(dqk, sigma, c, bh);
-        b.dk_chunk(dqk, sigma, c, bh) += f.q_chunk(dqk, r_tau, c, bh) * d_scores(sigma, r_tau);
-        b.dv_chunk(dv, sigma, c, bh) = 0.0f;
-        b.dv_chunk(dv, sigma, c, bh) += b.dh_scaled(dv, r_tau, c, bh) * f.intra_weight(sigma, r_tau, c, bh);
-        b.dv_chunk(dv, sigma, c, bh) += b.dc_next(dv, r_dqk, c, bh) * f.k_weighted(r_dqk, sigma, c, bh);
+        b.dk(dqk, t, bh) = b.dk_state(dqk, pos, chunk, bh);
+        b.dk(dqk, t, bh) += f.q_chunk(dqk, r_tau, chunk, bh) * d_scores(pos, r_tau, chunk);
+        b.dv(dv, t, bh) = 0.0f;
+        b.dv(dv, t, bh) += b.dh_scaled(dv, r_tau, chunk, bh) * f.intra_weight(pos, r_tau, chunk, bh);
+        b.dv(dv, t, bh) += b.dc_next(dv, r_dqk, chunk, bh) * f.k_weighted(r_dqk, pos, chunk, bh);
     }
 
     // Gate gradients, per chunk (see the top).
@@ -214,11 +217,7 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     b.gate_prefix(0, c, bh) = f.state_decay(c, bh) * b.decay_gate(c, bh);
     b.gate_prefix(rp, c, bh) = b.gate_prefix(rp - 1, c, bh) + b.state_gate(rp - 1, c, bh);
 
-    // Per token, back in the inputs' layout.
-    Expr pos = t % L, chunk = t / L;
-    b.dq(dqk, t, bh) = b.dq_chunk(dqk, pos, chunk, bh);
-    b.dk(dqk, t, bh) = b.dk_chunk(dqk, pos, chunk, bh);
-    b.dv(dv, t, bh) = b.dv_chunk(dv, pos, chunk, bh);
+    // The gate gradients per token.
     b.di(t, bh) = b.intra_suffix(pos, 0, chunk, bh) + b.state_gate(pos, chunk, bh);
     Expr fgate = in.fgate(t, bh);
     b.df(t, bh) = (b.gate_suffix(pos, chunk, bh) + b.intra_spanning(pos, chunk, bh) + b.gate_prefix(pos, chunk, bh)) /

@@ -2,6 +2,7 @@
 #include "cpu_schedules.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace hmlstm {
 
@@ -46,7 +47,7 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     };
 
     // (1), (2)
-    Func k_weighted_dv = f.k_weighted.in(b.dv_chunk);  // staged per chunk below
+    Func k_weighted_dv = f.k_weighted.in(b.dv);  // staged per chunk below
     schedule_chunkwise_gates_cpu(f, k);
     if (recompute_states) schedule_chunkwise_state_scan_cpu(f, k);
 
@@ -85,9 +86,15 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     // decay gate read them within the chunk), and no per-chunk product is stored at root. Chunks and heads stay two
     // loops: through one fused loop Halide would bound the fused-in stages by every chunk of the head
     // (docs/design.md).
+    // dq, dk and dv are stored straight from register blocks of their sums (guarded at the outputs' edges, the
+    // sums still computed as whole blocks there, their reads clamped by the math).
     Var c("c"), tau("tau");
-    for (Func fn : {out.dq, out.dk, out.dv}) {
-        fn.split(f.t, c, tau, chunk, guard).parallel(c).parallel(f.bh).vectorize(fn.args()[0], vec, guard);
+    for (auto [fn, sum] : {std::pair{out.dq, b.dq}, std::pair{out.dk, b.dk}, std::pair{out.dv, b.dv}}) {
+        const Var d = fn.args()[0];
+        fn.split(f.t, c, tau, chunk, guard).tile(d, tau, x_o, y_o, x_i, y_i, cols, rows, guard)
+            .reorder(x_i, y_i, y_o, x_o, c, f.bh).parallel(c).parallel(f.bh).vectorize(x_i, vec).unroll(y_i);
+        sum.compute_at(fn, y_o).bound_extent(d, cols).bound_extent(f.t, rows);
+        schedule_register_block(sum, d, f.t, k);
     }
     for (Func fn : {out.di, out.df}) fn.split(f.t, c, tau, chunk, guard).parallel(c).parallel(f.bh);
     for (Func fn : {out.dk, out.dv, out.di, out.df}) fn.compute_with(out.dq, c);
@@ -96,21 +103,17 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     tiled(b.d_intra, b.d_weight, f.sigma, f.tau, k_tok, &at_chunk);
     b.d_intra.never_partition_all();
     b.v_transposed.compute_at(at_chunk).vectorize(f.sigma, vec);
-    Func dq_tiles = b.dq_chunk.in(), dk_tiles = b.dk_chunk.in(), dv_tiles = b.dv_chunk.in();
     Func dq_inter_tiles = b.dq_inter.in(), dk_state_tiles = b.dk_state.in();
     tiled(dq_inter_tiles, b.dq_inter, f.dqk, f.tau, k, &at_chunk);
     b.c_transposed.compute_at(at_chunk).tile(f.dqk, f.dv, x_o, y_o, x_i, y_i, vec, vec, TailStrategy::GuardWithIf)
         .vectorize(x_i).unroll(y_i);
     b.dh_inter.compute_at(at_chunk).vectorize(f.dv, vec, guard);
-    tiled(dq_tiles, b.dq_chunk, f.dqk, f.tau, k, &at_chunk);
-    f.k_chunk.in(b.dq_chunk).compute_at(at_chunk).vectorize(f.dqk, vec, guard);
+    f.k_chunk.in(b.dq).compute_at(at_chunk).vectorize(f.dqk, vec, guard);
     tiled(dk_state_tiles, b.dk_state, f.dqk, f.sigma, k, &at_chunk);
     b.dc_next_transposed.compute_at(at_chunk)
         .tile(f.dqk, f.dv, x_o, y_o, x_i, y_i, vec, vec, TailStrategy::GuardWithIf).vectorize(x_i).unroll(y_i);
     b.v_weighted.compute_at(at_chunk).vectorize(f.dv, vec, guard);
-    tiled(dk_tiles, b.dk_chunk, f.dqk, f.sigma, k, &at_chunk);
-    f.q_chunk.in(b.dk_chunk).compute_at(at_chunk).vectorize(f.dqk, vec, guard);
-    tiled(dv_tiles, b.dv_chunk, f.dv, f.sigma, k, &at_chunk);
+    f.q_chunk.in(b.dk).compute_at(at_chunk).vectorize(f.dqk, vec, guard);
     k_weighted_dv.compute_at(at_chunk).vectorize(f.dqk, vec, guard);
 
     // (6), per chunk in the same loop; the decay gate's sums over dqk outside the loop over dv, so that both states

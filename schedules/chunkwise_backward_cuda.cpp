@@ -4,6 +4,8 @@
 // over chunks (and over a chunk's positions) serial inside the thread that owns one entry.
 #include "chunkwise_cuda_stages.h"
 
+#include <utility>
+
 namespace hmlstm {
 
 using namespace Halide;
@@ -67,10 +69,7 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
     } else {
         b.d_weight.compute_at(b.d_intra, x_i);
         st.tiled_root(b.dq_inter, f.dqk, f.tau);
-        st.tiled_root(b.dq_chunk, f.dqk, f.tau);
         st.tiled_root(b.dk_state, f.dqk, f.sigma);
-        st.tiled_root(b.dk_chunk, f.dqk, f.sigma);
-        st.tiled_root(b.dv_chunk, f.dv, f.sigma);
     }
 
     // (6) gate gradients
@@ -97,7 +96,11 @@ void schedule_chunkwise_backward_cuda(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs 
         s.gpu_tile(f.c, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
     }
 
-    for (Func fn : {out.dq, out.dk, out.dv}) st.per_token_vectors(fn, fn.args()[0]);
+    // Each output's sums in the thread that stores it (SIMT; on tensor cores they are plain sums, inline).
+    for (auto [fn, sum] : {std::pair{out.dq, b.dq}, std::pair{out.dk, b.dk}, std::pair{out.dv, b.dv}}) {
+        st.per_token_vectors(fn, fn.args()[0]);
+        if (!tensor_cores) sum.compute_at(fn, x_i);
+    }
     for (Func fn : {out.di, out.df}) fn.gpu_tile(f.t, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
     out.dc_initial.gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
     b.dc_initial.compute_root().gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
