@@ -64,7 +64,6 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     f.q_chunk.in(f.scores).compute_at(weights, block).vectorize(f.dqk, vec, guard);
     f.scores.compute_at(weights, x_o);
     schedule_register_block(f.scores, f.sigma, f.tau, k_tok);
-    per_chunk(b.dh_scaled).vectorize(f.dv, vec, guard);
 
     // (4)
     RVar rc(b.r_chunk_rev.x);
@@ -73,6 +72,9 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
         .tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, cols, rows, TailStrategy::ShiftInwards).vectorize(x_i, vec).unroll(y_i);
     Func dc_delta_first = b.dc_delta.clone_in(b.dc_initial);
     dc_delta_first.compute_at(b.dc_initial, x_o);
+    // dH = dh / den is formed per chunk where it is read (here, in the scan and in the per-chunk loop below), not
+    // stored for every token at root: a pass of writes and reads over a tensor of dh's size.
+    b.dh_scaled.in(dc_delta_first).compute_at(b.dc_initial, f.bh).vectorize(f.dv, vec, guard);
     schedule_register_block(dc_delta_first, f.dv, f.dqk, k);
     b.dc_next.compute_root();
     b.dc_next.update(0).parallel(f.bh).vectorize(f.dv, vec, guard);
@@ -99,6 +101,7 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     for (Func fn : {out.di, out.df}) fn.split(f.t, c, tau, chunk, guard).parallel(c).parallel(f.bh);
     for (Func fn : {out.dk, out.dv, out.di, out.df}) fn.compute_with(out.dq, c);
     const LoopLevel at_chunk(out.dq, c);
+    b.dh_scaled.in({b.d_weight, b.dh_inter, b.dv}).compute_at(at_chunk).vectorize(f.dv, vec, guard);
 
     tiled(b.d_intra, b.d_weight, f.sigma, f.tau, k_tok, &at_chunk);
     b.d_intra.never_partition_all();
