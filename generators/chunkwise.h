@@ -232,7 +232,9 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
         // likely() so that Halide keeps the clamp out of the blocks that lie inside.
         Expr dv_state = Halide::clamp(Halide::likely(dv), 0, in.dhv - 1);
         f.h_num(dv, t, bh) += f.q_inter(f.r_dqk, t_tau, t_c, bh) * f.c_state(dv_state, f.r_dqk, t_c, bh);
-        f.h_num(dv, t, bh) += f.intra_weight(f.r_sigma, t_tau, t_c, bh) * f.v_chunk(dv, f.r_sigma, t_c, bh);
+        // v read in place: a position past S (a partial last chunk) reads token S - 1, and its weight is exactly 0.
+        Expr v_token = Halide::min(t_c * L + f.r_sigma, S - 1);
+        f.h_num(dv, t, bh) += f.intra_weight(f.r_sigma, t_tau, t_c, bh) * widen(in.v(dv_state, v_token, bh));
     }
     if (!f.token_stats_given) {
         f.den_sum = define_row_sum(

@@ -91,7 +91,6 @@ void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk,
     f.q_chunk.compute_at(out.h, c).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
     f.k_transposed.compute_at(out.h, c).vectorize(f.sigma, vec);
     f.q_inter.compute_at(out.h, c).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
-    f.v_chunk.in(f.h_num).compute_at(out.h, c).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
     Var s_o("s_o"), s_i("s_i");
     f.intra_weight.compute_at(out.h, c)
         .tile(f.sigma, f.tau, s_o, t_o, s_i, t_i, tok_cols, rows).vectorize(s_i, vec).unroll(t_i);
