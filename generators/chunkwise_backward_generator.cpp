@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "../schedules/cuda_schedules.h"
+#include "token_outputs.h"
 
 namespace hmlstm {
 namespace {
@@ -87,16 +88,12 @@ public:
         dc_initial(f.dv, f.dqk, f.bh) = b.dc_initial(f.dv, f.dqk, f.bh);
         dm_initial(f.bh) = b.dm_initial(f.bh);
 
-        // The per-token outputs cover exactly the inputs' tokens from 0 (as the runtime passes them): with that
-        // known, the schedules' loops over them need no clamps where they read the states and inputs.
-        for (Halide::OutputImageParam o : {Halide::OutputImageParam(dq), Halide::OutputImageParam(dk),
-                                           Halide::OutputImageParam(dv), Halide::OutputImageParam(di),
-                                           Halide::OutputImageParam(df)}) {
-            const int t = o.dimensions() - 2;
-            if (t == 1) o.dim(0).set_bounds(0, (o.name() == "dv" ? v : q).dim(0).extent());
-            o.dim(t).set_bounds(0, q.dim(1).extent());
-            o.dim(t + 1).set_bounds(0, q.dim(2).extent());
-        }
+        const Expr S = q.dim(1).extent(), heads = q.dim(2).extent();
+        covers_inputs_tokens(dq, S, heads, q.dim(0).extent());
+        covers_inputs_tokens(dk, S, heads, q.dim(0).extent());
+        covers_inputs_tokens(dv, S, heads, v.dim(0).extent());
+        covers_inputs_tokens(di, S, heads);
+        covers_inputs_tokens(df, S, heads);
         ChunkwiseBackwardOutputs out{dq, dk, dv, di, df, dc_initial, dm_initial};
         if (get_target().has_gpu_feature()) {
             schedule_chunkwise_backward_cuda(f, b, out, chunk_size, recompute_states, tensor_cores,

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../schedules/cuda_schedules.h"
+#include "token_outputs.h"
 
 namespace hmlstm {
 namespace {
@@ -93,15 +94,10 @@ public:
         token_den(f.t, f.bh) = f.token_den(f.t, f.bh);
         token_m(f.t, f.bh) = f.token_m(f.t, f.bh);
 
-        // The per-token outputs cover exactly the inputs' tokens from 0 (as the runtime passes them): with that
-        // known, the schedules' loops over them need no clamps where they read the states and inputs.
-        h.dim(0).set_bounds(0, v.dim(0).extent());
-        for (Halide::OutputImageParam out : {Halide::OutputImageParam(h), Halide::OutputImageParam(token_den),
-                                             Halide::OutputImageParam(token_m)}) {
-            const int t = out.dimensions() - 2;
-            out.dim(t).set_bounds(0, q.dim(1).extent());
-            out.dim(t + 1).set_bounds(0, q.dim(2).extent());
-        }
+        const Expr S = q.dim(1).extent(), heads = q.dim(2).extent();
+        covers_inputs_tokens(h, S, heads, v.dim(0).extent());
+        covers_inputs_tokens(token_den, S, heads);
+        covers_inputs_tokens(token_m, S, heads);
         ChunkwiseOutputs out{h, c_last, n_last, m_last, token_den, token_m};
         if (get_target().has_gpu_feature()) {
             schedule_chunkwise_cuda(f, out, chunk_size, tensor_cores, cuda_knobs());

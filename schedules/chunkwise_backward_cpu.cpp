@@ -88,15 +88,11 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     // decay gate read them within the chunk), and no per-chunk product is stored at root. Chunks and heads stay two
     // loops: through one fused loop Halide would bound the fused-in stages by every chunk of the head
     // (docs/design.md).
-    // dq, dk and dv are stored straight from register blocks of their sums (guarded at the outputs' edges, the
-    // sums still computed as whole blocks there, their reads clamped by the math).
+    // dq, dk and dv stored from register blocks of their sums.
     Var c("c"), tau("tau");
     for (auto [fn, sum] : {std::pair{out.dq, b.dq}, std::pair{out.dk, b.dk}, std::pair{out.dv, b.dv}}) {
-        const Var d = fn.args()[0];
-        fn.split(f.t, c, tau, chunk, guard).tile(d, tau, x_o, y_o, x_i, y_i, cols, rows, guard)
-            .reorder(x_i, y_i, y_o, x_o, c, f.bh).parallel(c).parallel(f.bh).vectorize(x_i, vec).unroll(y_i);
-        sum.compute_at(fn, y_o).bound_extent(d, cols).bound_extent(f.t, rows);
-        schedule_register_block(sum, d, f.t, k);
+        store_in_register_blocks(fn, fn.args()[0], f.t, c, f.bh, chunk, k);
+        store_block_sum(fn, sum, fn.args()[0], f.t, k);
     }
     for (Func fn : {out.di, out.df}) fn.split(f.t, c, tau, chunk, guard).parallel(c).parallel(f.bh);
     for (Func fn : {out.dk, out.dv, out.di, out.df}) fn.compute_with(out.dq, c);

@@ -50,7 +50,6 @@ void schedule_chunkwise_state_scan_cpu(ChunkwiseFuncs &f, const CpuKnobs &k) {
 void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, const CpuKnobs &k,
                             const Target &, const RunTimeChunk &run_time) {
     const int vec = k.vector_width;
-    const int cols = vec * k.vector_blocks;
     const int rows = k.row_block;
     if (!run_time.sizes.empty()) chunk = *std::min_element(run_time.sizes.begin(), run_time.sizes.end());
     // Blocks along a chunk's token dimension cannot be wider than the chunk.
@@ -65,15 +64,9 @@ void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk,
     // Not one loop over fused (chunk, head): the per-token outputs below run in h's loop over chunks (compute_with),
     // and through a fused loop Halide bounds them by every chunk of the head, so that each task computed the
     // weights and normalizers of all its head's chunks (docs/benchmarks-cpu.md, session 22: 16x slower).
-    // h itself in register blocks of (cols x rows), each storing the numerator's block divided by den: the blocks
-    // at h's edges (a partial last chunk, DHV not a multiple of cols) guard their stores, and the numerator is still
-    // computed as a whole block there (bound_extent), its reads clamped by the math.
-    Var c("c"), tau("tau"), t_o("t_o"), t_i("t_i"), dv_o("dv_o"), dv_i("dv_i");
-    auto per_chunk = [&](Stage h, const Expr &L) {
-        h.split(f.t, c, tau, L, TailStrategy::GuardWithIf)
-            .tile(f.dv, tau, dv_o, t_o, dv_i, t_i, cols, rows, TailStrategy::GuardWithIf)
-            .reorder(dv_i, t_i, t_o, dv_o, c, f.bh).parallel(c).parallel(f.bh).vectorize(dv_i, vec).unroll(t_i);
-    };
+    // h stored from register blocks of its numerator, divided by den.
+    Var c("c"), tau("tau");
+    auto per_chunk = [&](Stage h, const Expr &L) { store_in_register_blocks(h, f.dv, f.t, c, f.bh, L, k); };
     if (run_time.sizes.empty()) {
         per_chunk(out.h, chunk);
     } else {
@@ -91,15 +84,14 @@ void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk,
     f.q_chunk.compute_at(out.h, c).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
     f.k_transposed.compute_at(out.h, c).vectorize(f.sigma, vec);
     f.q_inter.compute_at(out.h, c).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
-    Var s_o("s_o"), s_i("s_i");
+    Var s_o("s_o"), s_i("s_i"), t_o("t_o"), t_i("t_i");
     f.intra_weight.compute_at(out.h, c)
         .tile(f.sigma, f.tau, s_o, t_o, s_i, t_i, tok_cols, rows).vectorize(s_i, vec).unroll(t_i);
     f.intra_weight.never_partition_all();  // the causal select would otherwise copy the unrolled block
     f.scores.compute_at(f.intra_weight, s_o);
     schedule_register_block(f.scores, f.sigma, f.tau, k_tok);
     f.h_den_dot.compute_at(out.h, c);
-    f.h_num.compute_at(out.h, t_o).bound_extent(f.dv, cols).bound_extent(f.t, rows);
-    schedule_register_block(f.h_num, f.dv, f.t, k);
+    store_block_sum(out.h, f.h_num, f.dv, f.t, k);
 
     out.c_last.parallel(f.bh).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
     out.n_last.parallel(f.bh);

@@ -55,6 +55,34 @@ inline void schedule_scan_in_register_blocks(Halide::Func scan, int update, Hali
     schedule_register_block(delta, col, row, knobs);
 }
 
+// An output per token, out(col, t, bh), split into chunks of L tokens (loop `chunk`, parallel inside the parallel
+// heads) and stored in (vector_blocks * vector_width) x row_block blocks straight from the registers of `sum`, the
+// Func it divides or narrows, computed per block (store_block_sum). The blocks at the output's edges (a partial last
+// chunk, features not a multiple of the block) guard their stores.
+inline const Halide::Var &token_block() {
+    static const Halide::Var block{"token_block"};
+    return block;
+}
+inline void store_in_register_blocks(Halide::Stage out, const Halide::Var &col, const Halide::Var &t,
+                                     const Halide::Var &chunk, const Halide::Var &bh, const Halide::Expr &L,
+                                     const CpuKnobs &knobs) {
+    const Halide::TailStrategy guard = Halide::TailStrategy::GuardWithIf;
+    Halide::Var pos{"pos"}, col_o{col.name() + "_o"}, col_i{col.name() + "_i"}, t_i{"t_i"};
+    out.split(t, chunk, pos, L, guard)
+        .tile(col, pos, col_o, token_block(), col_i, t_i, knobs.vector_width * knobs.vector_blocks, knobs.row_block,
+              guard)
+        .reorder(col_i, t_i, token_block(), col_o, chunk, bh).parallel(chunk).parallel(bh)
+        .vectorize(col_i, knobs.vector_width).unroll(t_i);
+}
+// The sum itself, per block of `out` (store_in_register_blocks): whole blocks also at the edges (its reads are
+// clamped by the math), in registers.
+inline void store_block_sum(Halide::Func out, Halide::Func sum, const Halide::Var &col, const Halide::Var &t,
+                            const CpuKnobs &knobs) {
+    sum.compute_at(out, token_block())
+        .bound_extent(col, knobs.vector_width * knobs.vector_blocks).bound_extent(t, knobs.row_block);
+    schedule_register_block(sum, col, t, knobs);
+}
+
 // A reduction per row (a sum or a max over an RDom for every row, in the pure definition's loops) computed for
 // `vec` rows at a time: vectorized along the rows, the reductions outside them, so that each step is one vector
 // operation (loads strided across rows become gathers) instead of a scalar chain waiting on every add's latency.
