@@ -12,6 +12,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "ceilings.h"
@@ -163,26 +164,33 @@ int main(int argc, char **argv) {
         const double bw = chunks * 2 * (L * L * (3.0 * s.DHQK + 2.0 * s.DHV) + 4 * L * s.DHQK * s.DHV);
         std::vector<float> dh = d.v, dq(d.q.size()), dk(d.k.size()), dv(d.v.size()), di(d.i.size()), df(d.f.size());
         const hmlstm::Gradients grads{dq.data(), dk.data(), dv.data(), di.data(), df.data()};
-        // Options of one chunk size and backward mode, and room for the states the forward saves for it.
+        // Options of one chunk size and backward mode, and room for what the forward saves for it: nothing (the
+        // backward recomputes the states and the per-token normalizers and stabilizers), those per-token values, or
+        // both.
+        enum class Saving { nothing, token_stats, everything };
         struct Mode {
             hmlstm::ChunkwiseOptions o;
             std::vector<float> c, n, m, den, m_token;
             hmlstm::ChunkStates saved;
         };
-        auto mode = [&](int64_t chunk, bool recompute) {
+        auto mode = [&](int64_t chunk, Saving saving) {
             Mode md;
             md.o.chunk_size = chunk;
             md.o.check_finite = false;
-            md.o.recompute_states_in_bw = recompute;
-            if (!recompute) {
-                const int64_t states = hmlstm::chunkwise_saved_states(s.S, chunk);
-                md.c.resize(size_t(s.B * s.NH * states * s.DHQK * s.DHV));
-                md.n.resize(size_t(s.B * s.NH * states * s.DHQK));
-                md.m.resize(size_t(s.B * s.NH * states));
-                md.den.resize(size_t(s.B * s.NH * s.S));
-                md.m_token.resize(size_t(s.B * s.NH * s.S));
-                md.saved = {md.c.data(), md.n.data(), md.m.data(), md.den.data(), md.m_token.data()};
-            }
+            md.o.recompute_states_in_bw = saving != Saving::everything;
+            if (saving == Saving::nothing) return md;
+            md.den.resize(size_t(s.B * s.NH * s.S));
+            md.m_token.resize(size_t(s.B * s.NH * s.S));
+            md.saved.normalizer = md.den.data();
+            md.saved.stabilizer = md.m_token.data();
+            if (saving == Saving::token_stats) return md;
+            const int64_t states = hmlstm::chunkwise_saved_states(s.S, chunk);
+            md.c.resize(size_t(s.B * s.NH * states * s.DHQK * s.DHV));
+            md.n.resize(size_t(s.B * s.NH * states * s.DHQK));
+            md.m.resize(size_t(s.B * s.NH * states));
+            md.saved.c = md.c.data();
+            md.saved.n = md.n.data();
+            md.saved.m = md.m.data();
             return md;
         };
         auto forward = [&](const Mode &md) {
@@ -191,40 +199,49 @@ int main(int argc, char **argv) {
         auto backward = [&](const Mode &md) {
             check(hmlstm::mlstm_chunkwise_bw(s, d.qkv(), d.gates(), dh.data(), grads, {}, nullptr, md.o, md.saved));
         };
+        const std::pair<Saving, const char *> savings[] = {
+            {Saving::nothing, ""}, {Saving::token_stats, " token stats"}, {Saving::everything, " saved states"}};
         for (int64_t chunk : {32, 64, 128}) {
-            for (bool recompute : {true, false}) {
-                const Mode md = mode(chunk, recompute);
+            for (const auto &[saving, name] : savings) {
+                const Mode md = mode(chunk, saving);
                 double ms = median_ms([&] {
                     forward(md);
                     backward(md);
                 });
-                const std::string name = recompute ? "" : " saved states";
-                flop_row("chunkwise fwbw" + name + ", " + variant_name(s, hmlstm::DType::float32, md.o), s, ms, fw + bw);
-                if (!recompute) continue;
+                const std::string variant = variant_name(s, hmlstm::DType::float32, md.o);
+                flop_row(std::string("chunkwise fwbw") + name + ", " + variant, s, ms, fw + bw);
+                if (saving != Saving::nothing) continue;
                 ms = median_ms([&] { backward(md); });
                 flop_row("chunkwise bw, chunk " + std::to_string(chunk), s, ms, bw);
             }
         }
-        // The backward issue's ratios from one interleaved timing (bench/interleaved.h) of the forward and both
-        // forward + backward modes at chunk 64: rows timed one after the other can land in different speed phases of
-        // a noisy machine (docs/benchmarks-cpu.md, session 12), which interleaving cancels.
-        const Mode recomputed = mode(64, true), saved = mode(64, false);
+        // The backward issue's ratios from one interleaved timing (bench/interleaved.h) of the forward and the
+        // forward + backward modes at chunk 64: rows timed one after the other can land in different speed phases
+        // of a noisy machine (docs/benchmarks-cpu.md, session 12), which interleaving cancels.
+        const Mode recomputed = mode(64, Saving::nothing), stats = mode(64, Saving::token_stats),
+                   saved = mode(64, Saving::everything);
         const std::vector<double> ms = bench::interleaved_medians({[&] { forward(recomputed); },
                                                                    [&] {
                                                                        forward(recomputed);
                                                                        backward(recomputed);
                                                                    },
                                                                    [&] {
+                                                                       forward(stats);
+                                                                       backward(stats);
+                                                                   },
+                                                                   [&] {
                                                                        forward(saved);
                                                                        backward(saved);
                                                                    }},
-                                                                  3000.0);
+                                                                  4000.0);
         const std::string variant = variant_name(s, hmlstm::DType::float32, recomputed.o);
         flop_row("chunkwise fw interleaved, " + variant, s, ms[0], fw);
         flop_row("chunkwise fwbw interleaved, " + variant, s, ms[1], fw + bw);
-        flop_row("chunkwise fwbw saved states interleaved, " + variant, s, ms[2], fw + bw);
-        std::printf("chunkwise fwbw / fw, interleaved, chunk 64: states recomputed %.2fx, saved %.2fx\n",
-                    ms[1] / ms[0], ms[2] / ms[0]);
+        flop_row("chunkwise fwbw token stats interleaved, " + variant, s, ms[2], fw + bw);
+        flop_row("chunkwise fwbw saved states interleaved, " + variant, s, ms[3], fw + bw);
+        std::printf("chunkwise fwbw / fw, interleaved, chunk 64: everything recomputed %.2fx, states recomputed "
+                    "(token stats saved) %.2fx, saved %.2fx\n",
+                    ms[1] / ms[0], ms[2] / ms[0], ms[3] / ms[0]);
     }
     // Parallel: the dense S x S products, 2 S^2 (DHQK + DHV) FLOPs per (batch, head).
     if (want("parallel")) {

@@ -267,28 +267,33 @@ int main(int argc, char **argv) {
         // Chunk 64 (the seeds' default) and 128 (the forward's best at this shape, and the fwbw's: 256 measured
         // 5% slower, docs/benchmarks-gpu.md): fewer chunks halve the passes over the states, at twice the
         // intra-chunk work.
+        // Modes: 0 the backward recomputes the states and the per-token normalizers and stabilizers, 1 the forward
+        // saves those per-token values (the states recomputed), 2 it saves the states too.
         for (int64_t chunk : {64, 128})
-        for (bool recompute : {true, false}) {
+        for (int saving : {0, 1, 2}) {
+            const bool recompute = saving < 2;
             const int64_t states = recompute ? 1 : hmlstm::chunkwise_saved_states(s.S, chunk);
+            const int64_t tokens = saving == 0 ? 1 : s.S;
             DeviceArray sc(size_t(s.B * s.NH * states * s.DHQK * s.DHV), false, 0, 1, rng),
                 sn(size_t(s.B * s.NH * states * s.DHQK), false, 0, 1, rng),
                 sm(size_t(s.B * s.NH * states), false, 0, 1, rng),
-                s_den(size_t(s.B * s.NH * (recompute ? 1 : s.S)), false, 0, 1, rng),
-                s_m(size_t(s.B * s.NH * (recompute ? 1 : s.S)), false, 0, 1, rng);
+                s_den(size_t(s.B * s.NH * tokens), false, 0, 1, rng),
+                s_m(size_t(s.B * s.NH * tokens), false, 0, 1, rng);
             hmlstm::ChunkwiseOptions o;
             o.chunk_size = chunk;
             o.device = on_stream();
             o.recompute_states_in_bw = recompute;
-            const hmlstm::ChunkStates saved =
-                recompute ? hmlstm::ChunkStates{}
-                          : hmlstm::ChunkStates{sc.as<float>(), sn.as<float>(), sm.as<float>(), s_den.as<float>(),
-                                                s_m.as<float>()};
+            hmlstm::ChunkStates saved{sc.as<float>(), sn.as<float>(), sm.as<float>(), s_den.as<float>(),
+                                      s_m.as<float>()};
+            if (saving < 2) saved.c = saved.n = saved.m = nullptr;
+            if (saving == 0) saved = {};
             const double ms = median_ms([&] {
                 check(hmlstm::mlstm_chunkwise_fw(s, p.qkv(), p.gates(), p.h.p, {}, {}, o, saved));
                 check(hmlstm::mlstm_chunkwise_bw(s, p.qkv(), p.gates(), dh.p, grads, {}, nullptr, o, saved));
             }, 3, 200.0);
-            flop_row(std::string("chunkwise fwbw ") + (p.bf16() ? "bf16" : "fp32") + (recompute ? "" : " saved states") +
-                         ", chunk " + std::to_string(chunk),
+            const char *name = saving == 0 ? "" : saving == 1 ? " token stats" : " saved states";
+            flop_row(std::string("chunkwise fwbw ") + (p.bf16() ? "bf16" : "fp32") + name + ", chunk " +
+                         std::to_string(chunk),
                      s, ms, fw + bw);
         }
     }

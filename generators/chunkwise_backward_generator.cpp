@@ -14,6 +14,9 @@ public:
     // true: the states before each chunk are recomputed by the forward's scan; false: read from chunk_c/n/m, as
     // the forward saved them.
     GeneratorParam<bool> recompute_states{"recompute_states", true};
+    // With recompute_states: read every token's normalizer and stabilizer from token_den / token_m, as the forward
+    // saved them, instead of recomputing them (the saved-states variant always reads them).
+    GeneratorParam<bool> token_stats{"token_stats", false};
     GeneratorParam<int> gpu_threads{"gpu_threads", 0};  // CUDA targets only
     GeneratorParam<int> gpu_rows{"gpu_rows", 0};
     // CUDA targets: the matrix products as cuBLAS extern stages on tensor cores (batched_product.h).
@@ -32,7 +35,8 @@ public:
     Input<Buffer<float, 4>> chunk_c{"chunk_c"};      // (dv, dqk, kk, bh), kk = 0..K; read when !recompute_states
     Input<Buffer<float, 3>> chunk_n{"chunk_n"};      // (dqk, kk, bh)
     Input<Buffer<float, 2>> chunk_m{"chunk_m"};      // (kk, bh)
-    Input<Buffer<float, 2>> token_den{"token_den"};  // (t, bh), the forward's normalizers; read when !recompute_states
+    Input<Buffer<float, 2>> token_den{"token_den"};  // (t, bh), the forward's normalizers; read when token_stats or
+                                                     // !recompute_states
     Input<Buffer<float, 2>> token_m{"token_m"};      // (t, bh), its stabilizers
     Input<Buffer<void, 3>> dh{"dh"};                 // (dv, t, bh)
     Input<Buffer<float, 3>> dc_last{"dc_last"};      // (dv, dqk, bh)
@@ -68,6 +72,9 @@ public:
             states.c_state(dv, dqk, kk, bh) = chunk_c(dv_in, dqk_in, kk, bh);
             states.n_state(dqk, kk, bh) = chunk_n(dqk_in, kk, bh);
             states.m_state(kk, bh) = chunk_m(kk, bh);
+        }
+        if (token_stats || !recompute_states) {
+            Var bh = states.bh;
             // Per position of a chunk; the positions past S of a partial last chunk read token S - 1, where m_out is
             // the same (their gates add nothing) and den is any finite value (their dh is 0).
             Var tau = states.tau, c = states.c;

@@ -226,10 +226,9 @@ void check_gradients(const BackwardResult &r, const Expected &e, const Problem &
     for (double x : r.dn_initial) REQUIRE(x == 0.0);
 }
 
-hmlstm::ChunkwiseOptions options(int64_t chunk, bool recompute) {
+hmlstm::ChunkwiseOptions options(int64_t chunk) {
     hmlstm::ChunkwiseOptions o;
     o.chunk_size = chunk;
-    o.recompute_states_in_bw = recompute;
     return o;
 }
 
@@ -243,7 +242,7 @@ TEST_CASE("chunkwise backward matches the reference on every shape and dtype", "
             Problem p = random_problem(s, dtype, Gates::typical, rng);
             const std::vector<double> dh = random_dh(p, chunkwise_kappa(p, nullptr, {64}), rng);
             const Expected e = reference(p, nullptr, dh, nullptr, 64);
-            const BackwardResult r = run_chunkwise_backward(p, nullptr, dh, nullptr, options(64, true));
+            const BackwardResult r = run_chunkwise_backward(p, nullptr, dh, nullptr, options(64), Saving::nothing);
             INFO(describe(s) << " dtype " << int(dtype) << ": " << r.error.message);
             REQUIRE(r.error.ok());
             const auto rounded = tf32_reference(p, nullptr, dh, nullptr, 64);
@@ -253,7 +252,7 @@ TEST_CASE("chunkwise backward matches the reference on every shape and dtype", "
 }
 
 TEST_CASE("chunkwise backward at every chunk size, with extreme gates, initial states, the last C's gradient and a "
-          "partial last chunk, recomputing or reading the saved states",
+          "partial last chunk, recomputing everything, the states only, or reading the saved states",
           "[backward]") {
     std::mt19937_64 rng(test_seed() + 81);
     INFO("HMLSTM_TEST_SEED=" << test_seed());
@@ -267,10 +266,10 @@ TEST_CASE("chunkwise backward at every chunk size, with extreme gates, initial s
             for (int64_t chunk : {16, 32, 64, 128, 256}) {
                 const Expected e = reference(p, &init, dh, &dc_last, chunk);
                 const auto rounded = tf32_reference(p, &init, dh, &dc_last, chunk);
-                for (bool recompute : {true, false}) {
-                    const BackwardResult r = run_chunkwise_backward(p, &init, dh, &dc_last, options(chunk, recompute));
-                    INFO("gates " << int(gates) << " dtype " << int(dtype) << " chunk " << chunk << " recompute "
-                                  << recompute << ": " << r.error.message);
+                for (Saving saving : {Saving::nothing, Saving::token_stats, Saving::everything}) {
+                    const BackwardResult r = run_chunkwise_backward(p, &init, dh, &dc_last, options(chunk), saving);
+                    INFO("gates " << int(gates) << " dtype " << int(dtype) << " chunk " << chunk << " saving "
+                                  << int(saving) << ": " << r.error.message);
                     REQUIRE(r.error.ok());
                     check_gradients(r, e, p, chunkwise_gradient_bound(dtype), &init, true, rounded.get(), true);
                 }
@@ -315,11 +314,12 @@ TEST_CASE("chunkwise backward of a sequence split in two, chained by the state g
     hmlstm_ref::States middle;
     hmlstm_ref::chunkwise(first, p1.in, &init, &middle, {chunk});
     const BackwardResult r2 = run_chunkwise_backward(p2, &middle, rows(dh, second, first.S, whole.DHV), nullptr,
-                                                     options(chunk, true));
+                                                     options(chunk), Saving::token_stats);
     INFO(r2.error.message);
     REQUIRE(r2.error.ok());
     const BackwardResult r1 =
-        run_chunkwise_backward(p1, &init, rows(dh, first, 0, whole.DHV), &r2.dc_initial, options(chunk, false));
+        run_chunkwise_backward(p1, &init, rows(dh, first, 0, whole.DHV), &r2.dc_initial, options(chunk),
+                               Saving::everything);
     INFO(r1.error.message);
     REQUIRE(r1.error.ok());
     // The second piece's gradient of the state it started from is the first's of its last one; its dm_initial is
@@ -380,6 +380,22 @@ TEST_CASE("chunkwise backward rejects bad arguments and writes nothing", "[backw
     expect(hmlstm::mlstm_chunkwise_bw(shape, qkv, gates, dh.data(), grads, {}, nullptr, o,
                                       {sc.data(), sn.data(), sm.data(), s_den.data(), s_m.data()}),
            hmlstm::Status::invalid_argument, "explicit chunk_size");
+    // Recomputing the states: the per-token pair comes whole, at an explicit chunk size; alone it does not do for
+    // reading the saved states.
+    o.recompute_states_in_bw = true;
+    o.chunk_size = 16;
+    expect(hmlstm::mlstm_chunkwise_bw(shape, qkv, gates, dh.data(), grads, {}, nullptr, o,
+                                      {nullptr, nullptr, nullptr, s_den.data()}),
+           hmlstm::Status::null_pointer, "saved.stabilizer");
+    o.chunk_size = 0;
+    expect(hmlstm::mlstm_chunkwise_bw(shape, qkv, gates, dh.data(), grads, {}, nullptr, o,
+                                      {nullptr, nullptr, nullptr, s_den.data(), s_m.data()}),
+           hmlstm::Status::invalid_argument, "explicit chunk_size");
+    o.recompute_states_in_bw = false;
+    o.chunk_size = 16;
+    expect(hmlstm::mlstm_chunkwise_bw(shape, qkv, gates, dh.data(), grads, {}, nullptr, o,
+                                      {nullptr, nullptr, nullptr, s_den.data(), s_m.data()}),
+           hmlstm::Status::null_pointer, "saved.c");
     o = {};
     o.chunk_size = 48;
     expect(hmlstm::mlstm_chunkwise_bw(shape, qkv, gates, dh.data(), grads, {}, nullptr, o),

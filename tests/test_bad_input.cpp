@@ -134,6 +134,23 @@ TEST_CASE("bad options and dtypes are named", "[bad_input][cpu]") {
     CHECK(e.status == Status::null_pointer);
     CHECK(e.message.find("last.c") != std::string::npos);
     CHECK(fx.untouched());
+    // Saving: all five pointers or the per-token pair, at an explicit chunk size.
+    o.return_last_states = false;
+    std::vector<float> token_values(fx.h.size());  // more than the (B, NH, S) each needs
+    hmlstm::ChunkStates part{fx.c_out.data(), nullptr, nullptr, token_values.data(), token_values.data()};
+    e = hmlstm::mlstm_chunkwise_fw(fx.shape, fx.qkv(), fx.gates(), fx.h.data(), {}, {}, o, part);
+    CHECK(e.status == Status::null_pointer);
+    CHECK(e.message.find("save_states.n") != std::string::npos);
+    e = hmlstm::mlstm_chunkwise_fw(fx.shape, fx.qkv(), fx.gates(), fx.h.data(), {}, {}, o,
+                                   {nullptr, nullptr, nullptr, token_values.data()});
+    CHECK(e.status == Status::null_pointer);
+    CHECK(e.message.find("save_states.stabilizer") != std::string::npos);
+    o.chunk_size = 0;
+    e = hmlstm::mlstm_chunkwise_fw(fx.shape, fx.qkv(), fx.gates(), fx.h.data(), {}, {}, o,
+                                   {nullptr, nullptr, nullptr, token_values.data(), token_values.data()});
+    CHECK(e.status == Status::invalid_argument);
+    CHECK(e.message.find("explicit chunk_size") != std::string::npos);
+    CHECK(fx.untouched());
 }
 
 TEST_CASE("non-finite data follow the documented rule", "[bad_input][cpu]") {

@@ -432,7 +432,7 @@ BackwardResult run_parallel_backward(const Problem &p, const std::vector<double>
 
 BackwardResult run_chunkwise_backward(const Problem &p, const hmlstm_ref::States *initial,
                                      const std::vector<double> &dh, const std::vector<double> *dc_last,
-                                     hmlstm::ChunkwiseOptions o) {
+                                     hmlstm::ChunkwiseOptions o, Saving saving) {
     const Shape &s = p.shape;
     ApiInputs in(p);
     ApiStates init(initial ? *initial : hmlstm_ref::States::zeros(s));
@@ -440,10 +440,13 @@ BackwardResult run_chunkwise_backward(const Problem &p, const hmlstm_ref::States
     o.device = device_options();
     if (!chunkwise_on_tensor_cores()) o.cuda_products = hmlstm::CudaProducts::simt;
     BackwardResult r;
-    // With saved states, the forward runs first and keeps them.
-    ApiChunkStates saving(s, o.chunk_size);
-    const hmlstm::ChunkStates saved = saving.api();
-    if (!o.recompute_states_in_bw) {
+    o.recompute_states_in_bw = saving != Saving::everything;
+    ApiChunkStates kept(s, o.chunk_size);
+    hmlstm::ChunkStates saved = kept.api();
+    if (saving == Saving::token_stats) saved.c = saved.n = saved.m = nullptr;
+    if (saving == Saving::nothing) {
+        saved = {};
+    } else {  // the forward runs first and keeps them
         ApiOutput h(p);
         r.error = hmlstm::mlstm_chunkwise_fw(api_shape(s), in.qkv, in.gates, h.mirror.api(), initial_api, {}, o,
                                              saved);

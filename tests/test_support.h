@@ -107,15 +107,17 @@ struct Result {
 Result run_chunkwise(const Problem &p, const hmlstm_ref::States *initial, hmlstm::ChunkwiseOptions o,
                      hmlstm_ref::ChunkwiseSaved *saved = nullptr);
 // The chunkwise backward with gradient dh of h (rounded to the problem's dtype by the call) and optionally that of
-// the last C; with options.recompute_states_in_bw = false the forward runs first and saves the chunk states.
+// the last C. `saving`: what a forward run first saves for it (ChunkStates); options.recompute_states_in_bw is set
+// to whether the chunk states are recomputed (all but Saving::everything).
 struct BackwardResult {
     hmlstm::Error error;
     hmlstm_ref::Gradients grads;
     std::vector<double> dc_initial, dn_initial, dm_initial;
 };
+enum class Saving { nothing, token_stats, everything };  // everything: the chunk states and the per-token values
 BackwardResult run_chunkwise_backward(const Problem &p, const hmlstm_ref::States *initial,
                                       const std::vector<double> &dh, const std::vector<double> *dc_last,
-                                      hmlstm::ChunkwiseOptions o);
+                                      hmlstm::ChunkwiseOptions o, Saving saving);
 BackwardResult run_parallel_backward(const Problem &p, const std::vector<double> &dh, hmlstm::ParallelOptions o);
 BackwardResult run_sequence_backward(const Problem &p, const hmlstm_ref::States *initial,
                                      const std::vector<double> &dh, const std::vector<double> *dc_last);

@@ -293,14 +293,20 @@ TunedChoice check_chunkwise(Checker &check, const Shape &s, DType dtype, const C
                   Status::invalid_argument,
                   "cuda_products " + std::to_string(static_cast<int>(o.cuda_products)) + " is not tensor_cores or simt");
     check.require(std::isfinite(o.norm_val), Status::invalid_argument, "norm_val must be finite");
-    const bool states_given = states.c || states.n || states.m || states.normalizer || states.stabilizer;
+    // All five pointers, or only the per-token pair (normalizer and stabilizer, without the chunk states).
+    const bool chunk_states_given = states.c || states.n || states.m;
+    const bool states_given = chunk_states_given || states.normalizer || states.stabilizer;
     if (states_needed || states_given) {
         const std::string name(states_name);
-        check.pointer(states.c, (name + ".c").c_str()).pointer(states.n, (name + ".n").c_str());
-        check.pointer(states.m, (name + ".m").c_str()).pointer(states.normalizer, (name + ".normalizer").c_str());
+        if (states_needed || chunk_states_given) {
+            check.pointer(states.c, (name + ".c").c_str()).pointer(states.n, (name + ".n").c_str());
+            check.pointer(states.m, (name + ".m").c_str());
+        }
+        check.pointer(states.normalizer, (name + ".normalizer").c_str());
         check.pointer(states.stabilizer, (name + ".stabilizer").c_str());
         check.require(o.chunk_size != 0, Status::invalid_argument,
-                      name + " needs an explicit chunk_size (the states are per chunk; 0 lets the table choose)");
+                      name + " needs an explicit chunk_size (the states and the per-token values depend on the "
+                             "chunking; 0 lets the table choose)");
     }
     const TunedChoice choice = chunkwise_choice(check, s, dtype, o, forward);
     const int64_t chunk_size = choice.chunk_size;
@@ -408,12 +414,21 @@ Error mlstm_chunkwise_bw(const Shape &s, const QKV &qkv, const Gates &gates, con
     Memory mem;
     check_backward(check, {s, qkv, gates, dh, o.eps, o.check_finite, o.device}, grads, dc_last, &mem);
     const bool recompute = o.recompute_states_in_bw;
-    const int64_t chunk_size = check_chunkwise(check, s, qkv.dtype, o, mem, recompute ? ChunkStates{} : saved,
-                                               !recompute, "saved", false).chunk_size;
+    // Recomputing the states, the backward still reads the forward's per-token normalizers and stabilizers when
+    // `saved` has them (its chunk states, if any, are not read).
+    const ChunkStates read = recompute ? ChunkStates{nullptr, nullptr, nullptr, saved.normalizer, saved.stabilizer}
+                                       : saved;
+    const int64_t chunk_size = check_chunkwise(check, s, qkv.dtype, o, mem, read, !recompute, "saved", false).chunk_size;
+    BackwardInputs inputs = !recompute       ? BackwardInputs::saved_states
+                            : read.normalizer ? BackwardInputs::token_stats
+                                              : BackwardInputs::recompute;
+    const bool tensor_cores = o.cuda_products == CudaProducts::tensor_cores;
     ChunkwiseBackwardKernel kernel =
-        check.ok() ? chunkwise_backward_kernel(qkv.dtype, chunk_size, o.device.kind, recompute,
-                                               o.cuda_products == CudaProducts::tensor_cores)
-                   : nullptr;
+        check.ok() ? chunkwise_backward_kernel(qkv.dtype, chunk_size, o.device.kind, inputs, tensor_cores) : nullptr;
+    if (!kernel && inputs == BackwardInputs::token_stats && check.ok()) {  // CUDA SIMT: recomputed instead
+        inputs = BackwardInputs::recompute;
+        kernel = chunkwise_backward_kernel(qkv.dtype, chunk_size, o.device.kind, inputs, tensor_cores);
+    }
     check.require(kernel != nullptr, Status::unsupported, "no chunkwise backward kernel for this dtype and device");
     if (!check.ok()) return check.error();
 
@@ -430,13 +445,14 @@ Error mlstm_chunkwise_bw(const Shape &s, const QKV &qkv, const Gates &gates, con
         View zc = g.zeros({s.DHV, s.DHQK, states, g.count}, {1, 0, 0, 0});
         View zn = g.zeros({s.DHQK, states, g.count}, {1, 0, 0}), zm = g.zeros({states, g.count}, {0, 0});
         View z_token = g.zeros({s.S, g.count}, {0, 0});
-        ChunkStateViews kept(g, states, saved, nullptr);
+        ChunkStateViews kept(g, states, read, nullptr);
         View dcl = dc_last ? g.c(dc_last) : g.zeros({s.DHV, s.DHQK, g.count}, {1, 0, 0});
         GradientViews out(g, grads, qkv.dtype);
+        const bool tokens_read = inputs != BackwardInputs::recompute;
         return kernel(ctx, in.q.get(), in.k.get(), in.v.get(), in.i.get(), in.f.get(), init.c.get(), init.n.get(),
                       init.m.get(), recompute ? zc.get() : kept.c.get(), recompute ? zn.get() : kept.n.get(),
-                      recompute ? zm.get() : kept.m.get(), recompute ? z_token.get() : kept.den.get(),
-                      recompute ? z_token.get() : kept.m_token.get(), d_h.get(), dcl.get(), o.eps, o.norm_val,
+                      recompute ? zm.get() : kept.m.get(), tokens_read ? kept.den.get() : z_token.get(),
+                      tokens_read ? kept.m_token.get() : z_token.get(), d_h.get(), dcl.get(), o.eps, o.norm_val,
                       o.stabilize_correctly, out.dq.get(), out.dk.get(), out.dv.get(), out.di.get(), out.df.get(),
                       out.dc0.get(), out.dm0.get());
     });

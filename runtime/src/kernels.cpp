@@ -5,24 +5,34 @@
 
 #include "mlstm_chunkwise_bw_bf16_chunk128.h"
 #include "mlstm_chunkwise_bw_bf16_chunk128_saved.h"
+#include "mlstm_chunkwise_bw_bf16_chunk128_stats.h"
 #include "mlstm_chunkwise_bw_bf16_chunk16.h"
 #include "mlstm_chunkwise_bw_bf16_chunk16_saved.h"
+#include "mlstm_chunkwise_bw_bf16_chunk16_stats.h"
 #include "mlstm_chunkwise_bw_bf16_chunk256.h"
 #include "mlstm_chunkwise_bw_bf16_chunk256_saved.h"
+#include "mlstm_chunkwise_bw_bf16_chunk256_stats.h"
 #include "mlstm_chunkwise_bw_bf16_chunk32.h"
 #include "mlstm_chunkwise_bw_bf16_chunk32_saved.h"
+#include "mlstm_chunkwise_bw_bf16_chunk32_stats.h"
 #include "mlstm_chunkwise_bw_bf16_chunk64.h"
 #include "mlstm_chunkwise_bw_bf16_chunk64_saved.h"
+#include "mlstm_chunkwise_bw_bf16_chunk64_stats.h"
 #include "mlstm_chunkwise_bw_f32_chunk128.h"
 #include "mlstm_chunkwise_bw_f32_chunk128_saved.h"
+#include "mlstm_chunkwise_bw_f32_chunk128_stats.h"
 #include "mlstm_chunkwise_bw_f32_chunk16.h"
 #include "mlstm_chunkwise_bw_f32_chunk16_saved.h"
+#include "mlstm_chunkwise_bw_f32_chunk16_stats.h"
 #include "mlstm_chunkwise_bw_f32_chunk256.h"
 #include "mlstm_chunkwise_bw_f32_chunk256_saved.h"
+#include "mlstm_chunkwise_bw_f32_chunk256_stats.h"
 #include "mlstm_chunkwise_bw_f32_chunk32.h"
 #include "mlstm_chunkwise_bw_f32_chunk32_saved.h"
+#include "mlstm_chunkwise_bw_f32_chunk32_stats.h"
 #include "mlstm_chunkwise_bw_f32_chunk64.h"
 #include "mlstm_chunkwise_bw_f32_chunk64_saved.h"
+#include "mlstm_chunkwise_bw_f32_chunk64_stats.h"
 #include "mlstm_chunkwise_fw_bf16_chunk128.h"
 #include "mlstm_chunkwise_fw_bf16_chunk16.h"
 #include "mlstm_chunkwise_fw_bf16_chunk256.h"
@@ -67,24 +77,34 @@
 #include "mlstm_chunkwise_bw_f32_chunk64_saved_cuda.h"
 #include "mlstm_chunkwise_bw_bf16_chunk128_cuda_tc.h"
 #include "mlstm_chunkwise_bw_bf16_chunk128_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_bf16_chunk128_stats_cuda_tc.h"
 #include "mlstm_chunkwise_bw_bf16_chunk16_cuda_tc.h"
 #include "mlstm_chunkwise_bw_bf16_chunk16_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_bf16_chunk16_stats_cuda_tc.h"
 #include "mlstm_chunkwise_bw_bf16_chunk256_cuda_tc.h"
 #include "mlstm_chunkwise_bw_bf16_chunk256_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_bf16_chunk256_stats_cuda_tc.h"
 #include "mlstm_chunkwise_bw_bf16_chunk32_cuda_tc.h"
 #include "mlstm_chunkwise_bw_bf16_chunk32_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_bf16_chunk32_stats_cuda_tc.h"
 #include "mlstm_chunkwise_bw_bf16_chunk64_cuda_tc.h"
 #include "mlstm_chunkwise_bw_bf16_chunk64_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_bf16_chunk64_stats_cuda_tc.h"
 #include "mlstm_chunkwise_bw_f32_chunk128_cuda_tc.h"
 #include "mlstm_chunkwise_bw_f32_chunk128_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_f32_chunk128_stats_cuda_tc.h"
 #include "mlstm_chunkwise_bw_f32_chunk16_cuda_tc.h"
 #include "mlstm_chunkwise_bw_f32_chunk16_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_f32_chunk16_stats_cuda_tc.h"
 #include "mlstm_chunkwise_bw_f32_chunk256_cuda_tc.h"
 #include "mlstm_chunkwise_bw_f32_chunk256_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_f32_chunk256_stats_cuda_tc.h"
 #include "mlstm_chunkwise_bw_f32_chunk32_cuda_tc.h"
 #include "mlstm_chunkwise_bw_f32_chunk32_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_f32_chunk32_stats_cuda_tc.h"
 #include "mlstm_chunkwise_bw_f32_chunk64_cuda_tc.h"
 #include "mlstm_chunkwise_bw_f32_chunk64_saved_cuda_tc.h"
+#include "mlstm_chunkwise_bw_f32_chunk64_stats_cuda_tc.h"
 #include "mlstm_chunkwise_fw_bf16_chunk128_cuda.h"
 #include "mlstm_chunkwise_fw_bf16_chunk16_cuda.h"
 #include "mlstm_chunkwise_fw_bf16_chunk256_cuda.h"
@@ -168,18 +188,24 @@ struct ScheduleVariant {
 };
 #define HMLSTM_SCHEDULE_ENTRY(L, name, f32, bf16) {L, name, f32, bf16},
 const ScheduleVariant kScheduleVariants[] = {HMLSTM_CPU_SCHEDULES(HMLSTM_SCHEDULE_ENTRY){0, nullptr, nullptr, nullptr}};
-// The chunkwise backward, recomputing the chunk states or reading the saved ones; on CUDA also with tensor cores.
+// The chunkwise backward, recomputing the chunk states and per-token values, recomputing the states only
+// (_stats), or reading both (_saved); on CUDA also with tensor cores. _stats has no CUDA SIMT variant.
 struct ChunkwiseBackwardVariants {
     int64_t chunk_size;
     Variants<ChunkwiseBackwardKernel> recompute, saved;
-    ChunkwiseBackwardKernel f32_cuda_tc, bf16_cuda_tc, f32_saved_cuda_tc, bf16_saved_cuda_tc;
+    ChunkwiseBackwardKernel f32_stats, bf16_stats;
+    ChunkwiseBackwardKernel f32_cuda_tc, bf16_cuda_tc, f32_saved_cuda_tc, bf16_saved_cuda_tc, f32_stats_cuda_tc,
+        bf16_stats_cuda_tc;
 };
 #define HMLSTM_CHUNKWISE_BW(L)                                                                                       \
     {L, HMLSTM_VARIANTS(mlstm_chunkwise_bw_f32_chunk##L, mlstm_chunkwise_bw_bf16_chunk##L),                          \
      HMLSTM_VARIANTS(mlstm_chunkwise_bw_f32_chunk##L##_saved, mlstm_chunkwise_bw_bf16_chunk##L##_saved),             \
+     mlstm_chunkwise_bw_f32_chunk##L##_stats, mlstm_chunkwise_bw_bf16_chunk##L##_stats,                              \
      HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_bw_f32_chunk##L), HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_bw_bf16_chunk##L), \
      HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_bw_f32_chunk##L##_saved),                                                 \
-     HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_bw_bf16_chunk##L##_saved)}
+     HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_bw_bf16_chunk##L##_saved),                                                \
+     HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_bw_f32_chunk##L##_stats),                                                 \
+     HMLSTM_CUDA_TC_KERNEL(mlstm_chunkwise_bw_bf16_chunk##L##_stats)}
 const ChunkwiseBackwardVariants kChunkwiseBackward[] = {HMLSTM_CHUNKWISE_BW(16), HMLSTM_CHUNKWISE_BW(32),
                                                         HMLSTM_CHUNKWISE_BW(64), HMLSTM_CHUNKWISE_BW(128),
                                                         HMLSTM_CHUNKWISE_BW(256)};
@@ -215,15 +241,25 @@ ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device,
     return nullptr;
 }
 
-ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_size, Device device, bool recompute,
-                                                  bool tensor_cores) {
+ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_size, Device device,
+                                                  BackwardInputs inputs, bool tensor_cores) {
+    const bool bf16 = dtype == DType::bfloat16;
     for (const ChunkwiseBackwardVariants &v : kChunkwiseBackward) {
         if (v.chunk_size != chunk_size) continue;
         if (device == Device::cuda && tensor_cores) {
-            const bool bf16 = dtype == DType::bfloat16;
-            return recompute ? (bf16 ? v.bf16_cuda_tc : v.f32_cuda_tc) : (bf16 ? v.bf16_saved_cuda_tc : v.f32_saved_cuda_tc);
+            switch (inputs) {
+            case BackwardInputs::recompute: return bf16 ? v.bf16_cuda_tc : v.f32_cuda_tc;
+            case BackwardInputs::token_stats: return bf16 ? v.bf16_stats_cuda_tc : v.f32_stats_cuda_tc;
+            case BackwardInputs::saved_states: return bf16 ? v.bf16_saved_cuda_tc : v.f32_saved_cuda_tc;
+            }
+            return nullptr;
         }
-        return (recompute ? v.recompute : v.saved).pick(dtype, device);
+        switch (inputs) {
+        case BackwardInputs::recompute: return v.recompute.pick(dtype, device);
+        case BackwardInputs::token_stats:
+            return device == Device::cpu ? (bf16 ? v.bf16_stats : v.f32_stats) : nullptr;
+        case BackwardInputs::saved_states: return v.saved.pick(dtype, device);
+        }
     }
     return nullptr;
 }

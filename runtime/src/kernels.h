@@ -43,9 +43,12 @@ using ParallelKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf
 // or one of the CPU forward's extra schedules (kSchedules).
 ChunkwiseKernel chunkwise_kernel(DType dtype, int64_t chunk_size, Device device, bool tensor_cores,
                                  const std::string &schedule = kDefaultSchedule);
-// The chunkwise backward: recomputing the chunk states, or reading the saved ones.
-ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_size, Device device, bool recompute,
-                                                  bool tensor_cores);
+// What a chunkwise backward reads of its forward: nothing (it recomputes the chunk states and every token's
+// normalizer and stabilizer), the per-token values (it recomputes the states), or both.
+enum class BackwardInputs { recompute, token_stats, saved_states };
+// Null also for token_stats on the CUDA SIMT path (not compiled: the caller recomputes instead).
+ChunkwiseBackwardKernel chunkwise_backward_kernel(DType dtype, int64_t chunk_size, Device device,
+                                                  BackwardInputs inputs, bool tensor_cores);
 SequenceKernel sequence_kernel(DType dtype, Device device);
 SequenceBackwardKernel sequence_backward_kernel(DType dtype, Device device);
 // The step on CUDA has a variant for head dimensions that are multiples of 32 (C in register tiles).

@@ -98,11 +98,13 @@ enum class CudaProducts : int { tensor_cores = 0, simt = 1 };
 
 // ---- Chunkwise form (xlstm_jax mlstm_chunkwise_*): the training and prefill kernel.
 
-// What the forward can save for the backward, which then reads it back instead of recomputing it
-// (recompute_states_in_bw = false); float32, all five pointers. The states before every chunk and after the last
-// one, K + 1 per (batch, head) with K = ceil(S / chunk_size): c (B, NH, K + 1, DHQK, DHV), n (B, NH, K + 1, DHQK),
-// m (B, NH, K + 1). And per token (B, NH, S), as the reference system's forward returns them: `normalizer`, the
-// denominator each h was divided by (max(|q.n|, floor) + eps), and `stabilizer`, the token's m.
+// What the forward can save for the backward, which then reads it back instead of recomputing it; float32. The
+// states before every chunk and after the last one, K + 1 per (batch, head) with K = ceil(S / chunk_size):
+// c (B, NH, K + 1, DHQK, DHV), n (B, NH, K + 1, DHQK), m (B, NH, K + 1). And per token (B, NH, S), as the reference
+// system's forward returns them: `normalizer`, the denominator each h was divided by (max(|q.n|, floor) + eps), and
+// `stabilizer`, the token's m. Either all five pointers, or only the per-token pair (c, n, m null): 2 S floats per
+// (batch, head), which spare a backward with recompute_states_in_bw = true recomputing them (about 4% of its time
+// on the CPU); recompute_states_in_bw = false needs all five.
 struct ChunkStates {
     float *c = nullptr, *n = nullptr, *m = nullptr;
     float *normalizer = nullptr, *stabilizer = nullptr;
@@ -128,9 +130,9 @@ struct ChunkwiseOptions {
     // Backward only: recompute the chunk states (true, the xlstm_jax default), or read the ones the forward saved.
     bool recompute_states_in_bw = true;
 };
-// With `save_states` (all five pointers, and an explicit chunk_size), the states before every chunk and the
-// per-token normalizers and stabilizers are kept there for the backward; saving costs the forward nothing but the
-// memory.
+// With `save_states` (all five pointers or the per-token pair, and an explicit chunk_size), the states before every
+// chunk and the per-token normalizers and stabilizers (or the latter only) are kept there for the backward; saving
+// costs the forward nothing but the memory.
 Error mlstm_chunkwise_fw(const Shape &shape, const QKV &qkv, const Gates &gates, void *h,
                          const InitialStates &initial = {}, const StatesOut &last = {},
                          const ChunkwiseOptions &options = {}, const ChunkStates &save_states = {});
@@ -149,7 +151,9 @@ struct Gradients {
 // Convention of the reference system: the normalizer and the stabilizers are constants. Under it n reaches only the
 // normalizer, so dn_initial is 0 and no gradient of the last n is taken; the last m is the scale C_last is stored
 // at, so dc_last carries all of the last states' gradient. The inputs and options must be those of the forward;
-// with recompute_states_in_bw = false, `saved` holds the states the forward saved at the same explicit chunk_size.
+// `saved` holds what the forward saved at the same explicit chunk_size: with recompute_states_in_bw = false all
+// five pointers, else nothing or the per-token pair (read where given; on CUDA with CudaProducts::simt it is
+// recomputed all the same).
 Error mlstm_chunkwise_bw(const Shape &shape, const QKV &qkv, const Gates &gates, const void *dh,
                          const Gradients &grads, const InitialStates &initial = {}, const float *dc_last = nullptr,
                          const ChunkwiseOptions &options = {}, const ChunkStates &saved = {});
