@@ -195,8 +195,10 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
         b.state_gate, {sigma, c, bh},
         {{[&](const Expr &d) { return f.k_chunk(d, sigma, c, bh) * b.dk_state(d, sigma, c, bh); }, in.dhqk}},
         in.tensor_cores);
+    // Through the transposed Funcs (the same values; inline, G(dv, dqk) C(dv, dqk)), so that a schedule holding
+    // both transposed reads the two in one layout.
     b.decay_gate_rows(dv, c, bh) = 0.0f;
-    b.decay_gate_rows(dv, c, bh) += b.dc_next(dv, r_dqk, c, bh) * f.c_state(dv, r_dqk, c, bh);
+    b.decay_gate_rows(dv, c, bh) += b.dc_next_transposed(r_dqk, dv, c, bh) * b.c_transposed(r_dqk, dv, c, bh);
     b.decay_gate(c, bh) = 0.0f;
     b.decay_gate(c, bh) += b.decay_gate_rows(r_dv, c, bh);
     b.r_tau_rev = RDom(0, L, "r_tau_rev");

@@ -49,7 +49,9 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     // (1), (2)
     Func k_weighted_dv = f.k_weighted.in(b.dv);  // staged per chunk below
     schedule_chunkwise_gates_cpu(f, k);
-    if (recompute_states) schedule_chunkwise_state_scan_cpu(f, k);
+    // Recomputed, the states are stored transposed, as the products with C^T (dq's) and the decay gate read them:
+    // no per-chunk transposed copy.
+    if (recompute_states) schedule_chunkwise_state_scan_cpu(f, k, true);
 
     // (3)
     if (!f.token_stats_given) {  // else read in place, as the forward saved them
@@ -97,6 +99,12 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     for (Func fn : {out.di, out.df}) fn.split(f.t, c, tau, chunk, guard).parallel(c).parallel(f.bh);
     for (Func fn : {out.dk, out.dv, out.di, out.df}) fn.compute_with(out.dq, c);
     const LoopLevel at_chunk(out.dq, c);
+    // With the saved states the decay gate reads both states as stored (see (6)), not their transposed copies:
+    // inline clones, made before the copies are scheduled.
+    if (!recompute_states) {
+        b.c_transposed.clone_in(b.decay_gate_rows);
+        b.dc_next_transposed.clone_in(b.decay_gate_rows);
+    }
     b.dh_scaled.in({b.d_weight, b.dh_inter, b.dv}).compute_at(at_chunk).vectorize(f.dv, vec, guard);
 
     tiled(b.d_intra, b.d_weight, f.sigma, f.tau, k_tok, &at_chunk);
@@ -104,8 +112,10 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     b.v_transposed.compute_at(at_chunk).vectorize(f.sigma, vec);
     Func dq_inter_tiles = b.dq_inter.in(), dk_state_tiles = b.dk_state.in();
     tiled(dq_inter_tiles, b.dq_inter, f.dqk, f.tau, k, &at_chunk);
-    b.c_transposed.compute_at(at_chunk).tile(f.dqk, f.dv, x_o, y_o, x_i, y_i, vec, vec, TailStrategy::GuardWithIf)
-        .vectorize(x_i).unroll(y_i);
+    if (!recompute_states) {  // the saved states, as the forward stored them
+        b.c_transposed.compute_at(at_chunk)
+            .tile(f.dqk, f.dv, x_o, y_o, x_i, y_i, vec, vec, TailStrategy::GuardWithIf).vectorize(x_i).unroll(y_i);
+    }
     b.dh_inter.compute_at(at_chunk).vectorize(f.dv, vec, guard);
     f.k_chunk.in(b.dq).compute_at(at_chunk).vectorize(f.dqk, vec, guard);
     tiled(dk_state_tiles, b.dk_state, f.dqk, f.sigma, k, &at_chunk);
@@ -125,8 +135,22 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     b.intra_suffix.compute_at(at_chunk);
     b.intra_suffix.update(0).vectorize(f.sigma, vec, guard);
     b.intra_suffix.update(1).vectorize(f.sigma, vec, guard);
-    b.decay_gate_rows.compute_at(at_chunk).vectorize(f.dv, vec, guard);
-    b.decay_gate_rows.update().vectorize(f.dv, vec, guard).reorder(f.dv, RVar(f.r_dqk.x));
+    // <G, C>: with the saved states from the states themselves, vectors along dv, the sums over dqk outside the
+    // loop over dv, so that both are read row by row in address order; with the recomputed ones (stored
+    // transposed) from G's transposed copy, vector partial sums along dqk (rfactor) added up at the end.
+    b.decay_gate_rows.compute_at(at_chunk);
+    if (recompute_states) {
+        Var lane("lane");
+        RVar dqk_o("dqk_o"), dqk_i("dqk_i");
+        Func lanes = b.decay_gate_rows.update()
+                         .split(RVar(f.r_dqk.x), dqk_o, dqk_i, vec, TailStrategy::GuardWithIf)
+                         .rfactor(dqk_i, lane);
+        lanes.compute_at(at_chunk).reorder_storage(lane, f.dv, f.c, f.bh).vectorize(lane);
+        lanes.update().vectorize(lane);
+    } else {
+        b.decay_gate_rows.vectorize(f.dv, vec, guard);
+        b.decay_gate_rows.update().vectorize(f.dv, vec, guard).reorder(f.dv, RVar(f.r_dqk.x));
+    }
     out.dc_initial.parallel(f.bh).vectorize(f.dv, vec, guard);
     b.dm_initial_rows.compute_root().parallel(f.bh).vectorize(f.dv, vec, guard);
     b.dm_initial_rows.update().parallel(f.bh).vectorize(f.dv, vec, guard).reorder(f.dv, RVar(f.r_dqk.x));

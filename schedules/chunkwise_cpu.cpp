@@ -28,13 +28,20 @@ void schedule_chunkwise_gates_cpu(ChunkwiseFuncs &f, const CpuKnobs &k) {
     f.state_weight.compute_root().parallel(f.bh).vectorize(f.sigma, vec);
 }
 
-void schedule_chunkwise_state_scan_cpu(ChunkwiseFuncs &f, const CpuKnobs &k) {
+void schedule_chunkwise_state_scan_cpu(ChunkwiseFuncs &f, const CpuKnobs &k, bool dqk_major) {
     const int vec = k.vector_width;
     RVar rc(f.r_chunk.x);
+    // Vectors along the stored layout's inner dimension: K^T diag(w) V reads the keys as vectors and broadcasts
+    // the values (dqk_major), or the other way around.
+    const Var &inner = dqk_major ? f.dqk : f.dv, &outer = dqk_major ? f.dv : f.dqk;
     f.c_state.compute_root();
-    f.c_state.update(0).parallel(f.bh).vectorize(f.dv, vec, TailStrategy::GuardWithIf);
+    if (dqk_major) {
+        f.c_state.reorder_storage(f.dqk, f.dv, f.kk, f.bh);
+        f.c_delta.reorder_storage(f.dqk, f.dv, f.c, f.bh);  // its register block's vectors are along dqk too
+    }
+    f.c_state.update(0).parallel(f.bh).reorder(inner, outer).vectorize(inner, vec, TailStrategy::GuardWithIf);
     // Each step's new state written block by block straight from the registers that accumulate K^T diag(w) V.
-    schedule_scan_in_register_blocks(f.c_state, 1, f.c_delta, f.dv, f.dqk, rc, f.bh, k);
+    schedule_scan_in_register_blocks(f.c_state, 1, f.c_delta, inner, outer, rc, f.bh, k);
     // n_delta and others inline their own k_weighted. Vectorized: scalar, these two took 8% of the forward.
     f.k_weighted.in(f.c_delta).compute_at(f.c_state, rc).vectorize(f.dqk, vec, TailStrategy::GuardWithIf);
     f.v_chunk.in(f.c_delta).compute_at(f.c_state, rc).vectorize(f.dv, vec, TailStrategy::GuardWithIf);

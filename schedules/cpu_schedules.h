@@ -49,9 +49,10 @@ struct RunTimeChunk {
 };
 void schedule_chunkwise_cpu(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk, const CpuKnobs &knobs,
                             const Halide::Target &target, const RunTimeChunk &run_time = {});
-// The chunkwise form's first two phases, shared with its backward: gates, and the scan of the states.
+// The chunkwise form's first two phases, shared with its backward: gates, and the scan of the states. With
+// `dqk_major` the states are stored transposed (dqk innermost), the layout of the backward's products with C^T.
 void schedule_chunkwise_gates_cpu(ChunkwiseFuncs &f, const CpuKnobs &knobs);
-void schedule_chunkwise_state_scan_cpu(ChunkwiseFuncs &f, const CpuKnobs &knobs);
+void schedule_chunkwise_state_scan_cpu(ChunkwiseFuncs &f, const CpuKnobs &knobs, bool dqk_major = false);
 
 struct ChunkwiseBackwardOutputs {
     Halide::Func dq, dk, dv, di, df, dc_initial, dm_initial;
