@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "aligned.h"
 #include "ceilings.h"
 #include "interleaved.h"
 #include "report.h"
@@ -37,16 +38,16 @@ double median_ms(const std::function<void()> &run, int min_reps = 5, double min_
     return ms[ms.size() / 2];
 }
 
-std::vector<float> random_vector(size_t n, float mean, float sd, std::mt19937 &rng) {
+bench::Floats random_vector(size_t n, float mean, float sd, std::mt19937 &rng) {
     std::normal_distribution<float> d(mean, sd);
-    std::vector<float> x(n);
+    bench::Floats x(n);
     for (float &e : x) e = d(rng);
     return x;
 }
 
 // bfloat16 bits of x (truncated: benchmark data only).
-std::vector<uint16_t> to_bf16(const std::vector<float> &x) {
-    std::vector<uint16_t> out(x.size());
+bench::Halves to_bf16(const bench::Floats &x) {
+    bench::Halves out(x.size());
     for (size_t e = 0; e < x.size(); e++) {
         uint32_t bits;
         std::memcpy(&bits, &x[e], 4);
@@ -57,8 +58,8 @@ std::vector<uint16_t> to_bf16(const std::vector<float> &x) {
 
 struct Data {
     hmlstm::Shape shape;
-    std::vector<float> q, k, v, i, f, h, c, n, m;
-    std::vector<uint16_t> q16, k16, v16;
+    bench::Floats q, k, v, i, f, h, c, n, m;
+    bench::Halves q16, k16, v16;
     Data(hmlstm::Shape s, std::mt19937 &rng) : shape(s) {
         const size_t bh = size_t(s.B * s.NH);
         q = random_vector(bh * s.S * s.DHQK, 0, 1, rng);
@@ -162,7 +163,7 @@ int main(int argc, char **argv) {
         const double L = 64, chunks = s.B * s.NH * (s.S / L);
         const double fw = chunks * 2 * (L * L * s.DHQK + L * L * s.DHV + 2 * L * s.DHQK * s.DHV);
         const double bw = chunks * 2 * (L * L * (3.0 * s.DHQK + 2.0 * s.DHV) + 4 * L * s.DHQK * s.DHV);
-        std::vector<float> dh = d.v, dq(d.q.size()), dk(d.k.size()), dv(d.v.size()), di(d.i.size()), df(d.f.size());
+        bench::Floats dh = d.v, dq(d.q.size()), dk(d.k.size()), dv(d.v.size()), di(d.i.size()), df(d.f.size());
         const hmlstm::Gradients grads{dq.data(), dk.data(), dv.data(), di.data(), df.data()};
         // Options of one chunk size and backward mode, and room for what the forward saves for it: nothing (the
         // backward recomputes the states and the per-token normalizers and stabilizers), those per-token values, or
@@ -170,7 +171,7 @@ int main(int argc, char **argv) {
         enum class Saving { nothing, token_stats, everything };
         struct Mode {
             hmlstm::ChunkwiseOptions o;
-            std::vector<float> c, n, m, den, m_token;
+            bench::Floats c, n, m, den, m_token;
             hmlstm::ChunkStates saved;
         };
         auto mode = [&](int64_t chunk, Saving saving) {
@@ -218,30 +219,25 @@ int main(int argc, char **argv) {
         // The backward issue's ratios from one interleaved timing (bench/interleaved.h) of the forward and the
         // forward + backward modes at chunk 64: rows timed one after the other can land in different speed phases
         // of a noisy machine (docs/benchmarks-cpu.md, session 12), which interleaving cancels.
-        const Mode recomputed = mode(64, Saving::nothing), stats = mode(64, Saving::token_stats),
-                   saved = mode(64, Saving::everything);
-        const std::vector<double> ms = bench::interleaved_medians({[&] { forward(recomputed); },
-                                                                   [&] {
-                                                                       forward(recomputed);
-                                                                       backward(recomputed);
-                                                                   },
-                                                                   [&] {
-                                                                       forward(stats);
-                                                                       backward(stats);
-                                                                   },
-                                                                   [&] {
-                                                                       forward(saved);
-                                                                       backward(saved);
-                                                                   }},
-                                                                  4000.0);
-        const std::string variant = variant_name(s, hmlstm::DType::float32, recomputed.o);
-        flop_row("chunkwise fw interleaved, " + variant, s, ms[0], fw);
-        flop_row("chunkwise fwbw interleaved, " + variant, s, ms[1], fw + bw);
-        flop_row("chunkwise fwbw token stats interleaved, " + variant, s, ms[2], fw + bw);
-        flop_row("chunkwise fwbw saved states interleaved, " + variant, s, ms[3], fw + bw);
-        std::printf("chunkwise fwbw / fw, interleaved, chunk 64: everything recomputed %.2fx, states recomputed "
+        // Each call timed on its own, interleaved with the others: the forward saving nothing, the per-token values,
+        // or everything, and the backward of each mode (reading what the forward calls before it saved).
+        std::vector<Mode> modes;
+        for (const auto &[saving, name] : savings) modes.push_back(mode(64, saving));
+        std::vector<std::function<void()>> runs;
+        for (const Mode &md : modes) runs.emplace_back([&] { forward(md); });
+        for (const Mode &md : modes) runs.emplace_back([&] { backward(md); });
+        const std::vector<double> ms = bench::interleaved_medians(runs, 4000.0);
+        const std::string variant = variant_name(s, hmlstm::DType::float32, modes[0].o);
+        const double fw_ms = ms[0];
+        for (size_t i = 0; i < modes.size(); i++) {
+            const std::string name = savings[i].second;
+            flop_row("chunkwise fw saving" + (name.empty() ? std::string(" nothing") : name) + " interleaved, " +
+                         variant, s, ms[i], fw);
+            flop_row("chunkwise bw" + name + " interleaved, " + variant, s, ms[modes.size() + i], bw);
+        }
+        std::printf("chunkwise (fw + bw) / fw, interleaved, chunk 64: everything recomputed %.2fx, states recomputed "
                     "(token stats saved) %.2fx, saved %.2fx\n",
-                    ms[1] / ms[0], ms[2] / ms[0], ms[3] / ms[0]);
+                    (ms[0] + ms[3]) / fw_ms, (ms[1] + ms[4]) / fw_ms, (ms[2] + ms[5]) / fw_ms);
     }
     // Parallel: the dense S x S products, 2 S^2 (DHQK + DHV) FLOPs per (batch, head).
     if (want("parallel")) {
@@ -254,7 +250,7 @@ int main(int argc, char **argv) {
         flop_row("parallel fw", s, ms, fw);
         // Its backward: the scores again, dW, and the products of dq, dk (with DHQK) and dv (with DHV).
         const double bw = s.B * s.NH * 2.0 * s.S * s.S * (3.0 * s.DHQK + 2.0 * s.DHV);
-        std::vector<float> dq(d.q.size()), dk(d.k.size()), dv(d.v.size()), di(d.i.size()), df(d.f.size());
+        bench::Floats dq(d.q.size()), dk(d.k.size()), dv(d.v.size()), di(d.i.size()), df(d.f.size());
         const hmlstm::Gradients grads{dq.data(), dk.data(), dv.data(), di.data(), df.data()};
         ms = median_ms([&] {
             check(hmlstm::parallel_stabilized_simple(s, d.qkv(), d.gates(), d.h.data(), o));

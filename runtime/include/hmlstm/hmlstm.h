@@ -7,6 +7,8 @@
 //   q, k   (B, NH, S, DHQK)     v, h   (B, NH, S, DHV)      i, f (gate pre-activations)  (B, NH, S), float32
 //   C      (B, NH, DHQK, DHV)   n      (B, NH, DHQK)        m                            (B, NH),    float32
 // q, k, v and h share one dtype (float32 or bfloat16); gates and states are always float32.
+// Host buffers on 64-byte boundaries (cache lines) are faster to write: glibc's large std::vector blocks start 16
+// bytes past one, and a forward saving its chunk states there took 18% longer (docs/benchmarks-cpu.md, session 26).
 //
 // Non-finite data: with `check_finite` (the default) a NaN or infinity in q, k or v, or a NaN in a gate, is an
 // error (Status::non_finite_input) naming the tensor and the first bad index. Gates may be +-infinity: i = -inf is
