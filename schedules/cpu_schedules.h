@@ -2,6 +2,7 @@
 // the generator's outputs; none changes what is computed.
 #pragma once
 
+#include "../generators/attention.h"
 #include "../generators/chunkwise.h"
 #include "../generators/chunkwise_backward.h"
 #include "../generators/parallel.h"
@@ -30,6 +31,7 @@ void schedule_recurrent_backward_cpu(SequenceFuncs &f, RecurrentBackwardFuncs &b
                                      const CpuKnobs &knobs);
 
 void schedule_parallel_cpu(ParallelFuncs &f, Halide::Func h, const CpuKnobs &knobs, const Halide::Target &target);
+void schedule_attention_cpu(AttentionFuncs &f, Halide::Func h, const CpuKnobs &knobs);
 // The parallel form's gate matrices, stabilizers and staged keys and values, shared with its backward.
 void schedule_parallel_gates_cpu(ParallelFuncs &f, const CpuKnobs &knobs);
 

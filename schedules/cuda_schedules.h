@@ -29,6 +29,7 @@ void schedule_recurrent_backward_cuda(SequenceFuncs &f, RecurrentBackwardFuncs &
 // The sequence form's gate scan (stabilizer, decay and gain per token), shared with its backward.
 void schedule_sequence_gates_cuda(SequenceFuncs &f, const CudaKnobs &knobs);
 void schedule_parallel_cuda(ParallelFuncs &f, Halide::Func h, const CudaKnobs &knobs);
+void schedule_attention_cuda(AttentionFuncs &f, Halide::Func h, const CudaKnobs &knobs);
 // The parallel form's gate matrices, weights and row sums, shared with its backward.
 void schedule_parallel_gates_cuda(ParallelFuncs &f, const CudaKnobs &knobs);
 void schedule_parallel_backward_cuda(ParallelFuncs &f, ParallelBackwardFuncs &b, ParallelBackwardOutputs &out,

@@ -26,11 +26,6 @@ double chunkwise_gradient_bound(DType dtype) {
     return on_cuda() && chunkwise_on_tensor_cores() ? 1e-2 : gradient_bound(dtype);
 }
 
-std::string describe(const Shape &s) {
-    return "shape (" + std::to_string(s.B) + "," + std::to_string(s.NH) + "," + std::to_string(s.S) + "," +
-           std::to_string(s.DHQK) + "," + std::to_string(s.DHV) + ")";
-}
-
 // dh drawn from N(0, 1), as the kernel sees it (rounded to the dtype), and 0 on the tokens whose forward is
 // ill-conditioned (`worst`: the largest kappa of each token over the forms and chunk sizes the test runs). A token's
 // normalizer is a sum whose float32 value errs by up to kappa 2^-24 relative (docs/precision.md); the gradients

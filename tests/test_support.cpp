@@ -339,12 +339,10 @@ struct ApiChunkStates {
 struct ApiMask {
     std::vector<uint8_t> host;
     Mirror mirror;
-    ApiMask(const Problem &p, hmlstm::ParallelOptions &o)
-        : host(o.lower_triangular_matrix, o.lower_triangular_matrix +
-                                              (o.lower_triangular_matrix ? size_t(p.shape.S * p.shape.S) : 0)),
-          mirror(host) {
-        if (o.lower_triangular_matrix) o.lower_triangular_matrix = mirror.as<uint8_t>();
-        o.device = device_options();
+    ApiMask(const Problem &p, const uint8_t *&mask, hmlstm::DeviceOptions &device)
+        : host(mask, mask + (mask ? size_t(p.shape.S * p.shape.S) : 0)), mirror(host) {
+        if (mask) mask = mirror.as<uint8_t>();
+        device = device_options();
     }
 };
 // The output h, poisoned so that an unwritten element shows.
@@ -420,7 +418,7 @@ struct ApiGradients {
 
 BackwardResult run_parallel_backward(const Problem &p, const std::vector<double> &dh, hmlstm::ParallelOptions o) {
     ApiInputs in(p);
-    ApiMask mask(p, o);
+    ApiMask mask(p, o.lower_triangular_matrix, o.device);
     std::vector<uint8_t> dh_host = encode(dh, p.dtype);
     Mirror dh_api(dh_host);
     ApiGradients g(p, false);
@@ -499,11 +497,26 @@ Result run_sequence(const Problem &p, const hmlstm_ref::States *initial, bool re
 Result run_parallel(const Problem &p, hmlstm::ParallelOptions o) {
     ApiInputs in(p);
     ApiOutput h(p);
-    ApiMask mask(p, o);
+    ApiMask mask(p, o.lower_triangular_matrix, o.device);
     Result r;
     r.error = hmlstm::parallel_stabilized_simple(api_shape(p.shape), in.qkv, in.gates, h.mirror.api(), o);
     r.h = h.back(p.dtype);
     return r;
+}
+
+Result run_attention(const Problem &p, hmlstm::AttentionOptions o) {
+    ApiInputs in(p);
+    ApiOutput h(p);
+    ApiMask mask(p, o.attention_mask, o.device);
+    Result r;
+    r.error = hmlstm::attention(api_shape(p.shape), in.qkv, h.mirror.api(), o);
+    r.h = h.back(p.dtype);
+    return r;
+}
+
+std::string describe(const Shape &s) {
+    return "shape (" + std::to_string(s.B) + "," + std::to_string(s.NH) + "," + std::to_string(s.S) + "," +
+           std::to_string(s.DHQK) + "," + std::to_string(s.DHV) + ")";
 }
 
 std::vector<Shape> standard_shapes() {

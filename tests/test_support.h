@@ -123,10 +123,12 @@ BackwardResult run_sequence_backward(const Problem &p, const hmlstm_ref::States 
                                      const std::vector<double> &dh, const std::vector<double> *dc_last);
 Result run_sequence(const Problem &p, const hmlstm_ref::States *initial, bool return_last_states);
 Result run_parallel(const Problem &p, hmlstm::ParallelOptions o);
+Result run_attention(const Problem &p, hmlstm::AttentionOptions o);
 
 hmlstm::Shape api_shape(const Shape &s);
 
 // The shapes every form is tested on (issue: forward CPU, item 6).
 std::vector<Shape> standard_shapes();
+std::string describe(const Shape &s);  // "shape (B,NH,S,DHQK,DHV)"
 
 }  // namespace test

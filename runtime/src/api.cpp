@@ -42,13 +42,15 @@ struct DataChecks {
     bool check_finite;
     const DeviceOptions &device;
     const char *h_name = "h";  // the (B, NH, S, DHV) tensor besides v: h, or dh for a backward
+    bool gated = true;         // false: the form takes no gates (the attention backend)
 };
 
 void check_inputs(Checker &check, const DataChecks &d, Memory *mem) {
     const Shape &s = d.s;
     check.shape(s).dtype(d.qkv.dtype).eps(d.eps);
     check.pointer(d.qkv.q, "q").pointer(d.qkv.k, "k").pointer(d.qkv.v, "v");
-    check.pointer(d.gates.i, "i").pointer(d.gates.f, "f").pointer(d.h, d.h_name);
+    if (d.gated) check.pointer(d.gates.i, "i").pointer(d.gates.f, "f");
+    check.pointer(d.h, d.h_name);
     check.slice_bytes(double(s.S) * std::max(s.DHQK, s.DHV) * 4.0, "q, k, v or h");
     check.require(d.device.kind == Device::cpu || d.device.kind == Device::cuda, Status::invalid_argument,
                   "device.kind " + std::to_string(static_cast<int>(d.device.kind)) + " is not cpu or cuda");
@@ -63,13 +65,13 @@ void check_inputs(Checker &check, const DataChecks &d, Memory *mem) {
         void *ctx = mem->placement.context;
         check.device_range(d.qkv.q, n.qk * elem, "q", ctx).device_range(d.qkv.k, n.qk * elem, "k", ctx);
         check.device_range(d.qkv.v, n.v * elem, "v", ctx).device_range(d.h, n.v * elem, d.h_name, ctx);
-        check.device_range(d.gates.i, n.gates * 4, "i", ctx).device_range(d.gates.f, n.gates * 4, "f", ctx);
+        if (d.gated) check.device_range(d.gates.i, n.gates * 4, "i", ctx).device_range(d.gates.f, n.gates * 4, "f", ctx);
         return;
     }
     if (!d.check_finite) return;
     check.finite(d.qkv.q, d.qkv.dtype, n.qk, "q").finite(d.qkv.k, d.qkv.dtype, n.qk, "k");
     check.finite(d.qkv.v, d.qkv.dtype, n.v, "v");
-    check.no_nan(d.gates.i, n.gates, "i").no_nan(d.gates.f, n.gates, "f");
+    if (d.gated) check.no_nan(d.gates.i, n.gates, "i").no_nan(d.gates.f, n.gates, "f");
 }
 
 // States the caller passes: on CUDA each must be device memory of the call's context, of its full size.
@@ -568,6 +570,41 @@ Error parallel_stabilized_simple(const Shape &s, const QKV &qkv, const Gates &ga
         View out = g.tokens(h, halide_type_of(qkv.dtype), s.DHV), mask = mask_view(g, o.lower_triangular_matrix);
         return kernel(ctx, in.q.get(), in.k.get(), in.v.get(), in.i.get(), in.f.get(), mask.get(), use_mask,
                       o.stabilize_rowwise, o.eps, out.get());
+    });
+}
+
+Error attention(const Shape &s, const QKV &qkv, void *h, const AttentionOptions &o) {
+    const char *fn = "attention";
+    Checker check(fn);
+    Memory mem;
+    const Gates no_gates;
+    DataChecks data{s, qkv, no_gates, h, 0.0f, o.check_finite, o.device};
+    data.gated = false;
+    check_inputs(check, data, &mem);
+    const int activation = static_cast<int>(o.activation_function);
+    check.require(activation >= 0 && activation <= 2, Status::invalid_argument,
+                  "activation_function " + std::to_string(activation) + " is not softmax, sigmoid or none");
+    const int pre = static_cast<int>(o.qk_pre_activation_function);
+    check.require(pre == 0 || pre == 1, Status::invalid_argument,
+                  "qk_pre_activation_function " + std::to_string(pre) + " is not none or swish");
+    check.require(std::isfinite(o.theta) && o.theta > 0, Status::invalid_argument, "theta must be finite and > 0");
+    check.require(!check.ok() || s.DHQK % 2 == 0, Status::invalid_shape,
+                  "DHQK = " + std::to_string(s.DHQK) + " must be even (the rotary embeddings turn feature pairs)");
+    if (mem.cuda) check.device_range(o.attention_mask, s.S * s.S, "attention_mask", mem.placement.context);
+    // The kernel holds the S x S logits and weights of each slice.
+    const double matrix_bytes = double(s.S) * double(s.S) * 4.0;
+    check.slice_bytes(2 * matrix_bytes, "the S x S attention matrices");
+    AttentionKernel kernel = check.ok() ? attention_kernel(qkv.dtype, o.device.kind) : nullptr;
+    check.require(kernel != nullptr, Status::unsupported, "no attention kernel for this dtype and device");
+    if (!check.ok()) return check.error();
+
+    const bool use_mask = o.attention_mask != nullptr;
+    return for_each_group(fn, s, mem, group_size(s, 2 * matrix_bytes), false, [&](SliceGroup &g, CallContext *ctx) {
+        const halide_type_t type = halide_type_of(qkv.dtype);
+        View q = g.tokens(qkv.q, type, s.DHQK), k = g.tokens(qkv.k, type, s.DHQK), v = g.tokens(qkv.v, type, s.DHV);
+        View out = g.tokens(h, type, s.DHV), mask = mask_view(g, o.attention_mask);
+        return kernel(ctx, q.get(), k.get(), v.get(), mask.get(), use_mask, activation,
+                      o.qk_pre_activation_function == QKPreActivation::swish, o.theta, out.get());
     });
 }
 

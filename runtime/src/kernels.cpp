@@ -43,6 +43,8 @@
 #include "mlstm_chunkwise_fw_f32_chunk256.h"
 #include "mlstm_chunkwise_fw_f32_chunk32.h"
 #include "mlstm_chunkwise_fw_f32_chunk64.h"
+#include "mlstm_attention_fw_bf16.h"
+#include "mlstm_attention_fw_f32.h"
 #include "mlstm_parallel_bw_bf16.h"
 #include "mlstm_parallel_bw_f32.h"
 #include "mlstm_parallel_fw_bf16.h"
@@ -117,6 +119,8 @@
 #include "mlstm_chunkwise_fw_f32_chunk64_cuda.h"
 #include "mlstm_parallel_bw_bf16_cuda.h"
 #include "mlstm_parallel_bw_f32_cuda.h"
+#include "mlstm_attention_fw_bf16_cuda.h"
+#include "mlstm_attention_fw_f32_cuda.h"
 #include "mlstm_parallel_fw_bf16_cuda.h"
 #include "mlstm_parallel_fw_f32_cuda.h"
 #include "mlstm_recurrent_sequence_bw_bf16_cuda.h"
@@ -215,6 +219,7 @@ const Variants<StepKernel> kStep = HMLSTM_VARIANTS(mlstm_recurrent_step_fw_f32, 
 const StepKernel kStepDenseF32Cuda = HMLSTM_CUDA_DENSE_KERNEL(mlstm_recurrent_step_fw_f32);
 const StepKernel kStepDenseBf16Cuda = HMLSTM_CUDA_DENSE_KERNEL(mlstm_recurrent_step_fw_bf16);
 const Variants<ParallelKernel> kParallel = HMLSTM_VARIANTS(mlstm_parallel_fw_f32, mlstm_parallel_fw_bf16);
+const Variants<AttentionKernel> kAttention = HMLSTM_VARIANTS(mlstm_attention_fw_f32, mlstm_attention_fw_bf16);
 const Variants<ParallelBackwardKernel> kParallelBackward = HMLSTM_VARIANTS(mlstm_parallel_bw_f32,
                                                                            mlstm_parallel_bw_bf16);
 const Variants<SequenceBackwardKernel> kSequenceBackward = HMLSTM_VARIANTS(mlstm_recurrent_sequence_bw_f32,
@@ -289,6 +294,7 @@ StepKernel step_kernel(DType dtype, Device device, int64_t dhqk, int64_t dhv) {
     return kStep.pick(dtype, device);
 }
 ParallelKernel parallel_kernel(DType dtype, Device device) { return kParallel.pick(dtype, device); }
+AttentionKernel attention_kernel(DType dtype, Device device) { return kAttention.pick(dtype, device); }
 ParallelBackwardKernel parallel_backward_kernel(DType dtype, Device device) {
     return kParallelBackward.pick(dtype, device);
 }

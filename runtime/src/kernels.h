@@ -37,6 +37,8 @@ using StepKernel = int (*)(const void *, Buf c_state, Buf n_state, Buf m_state, 
                            Buf fgate, float eps, Buf h, Buf c_new, Buf n_new, Buf m_new);
 using ParallelKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf fgate, Buf mask, bool use_mask,
                                bool stabilize_rowwise, float eps, Buf h);
+using AttentionKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf mask, bool use_mask, int activation,
+                                bool qk_swish, float theta, Buf h);
 
 // Null when the variant was not compiled (any CUDA kernel in a build without CUDA, a schedule not compiled).
 // tensor_cores (CUDA only): the variant whose products run on tensor cores through cuBLAS. schedule: "default",
@@ -54,6 +56,7 @@ SequenceBackwardKernel sequence_backward_kernel(DType dtype, Device device);
 // The step on CUDA has a variant for head dimensions that are multiples of 32 (C in register tiles).
 StepKernel step_kernel(DType dtype, Device device, int64_t dhqk, int64_t dhv);
 ParallelKernel parallel_kernel(DType dtype, Device device);
+AttentionKernel attention_kernel(DType dtype, Device device);
 ParallelBackwardKernel parallel_backward_kernel(DType dtype, Device device);
 
 extern const int64_t kChunkSizes[];

@@ -107,6 +107,66 @@ std::vector<double> recurrent_sequence(const Shape &sh, const Inputs &x, const S
     return h;
 }
 
+std::vector<double> attention(const Shape &sh, const Inputs &x, const std::vector<uint8_t> *mask,
+                              AttentionActivation activation, bool qk_swish, double theta,
+                              std::vector<double> *condition) {
+    const int64_t S = sh.S, D = sh.DHQK, DHV = sh.DHV;
+    const double scale = 1.0 / std::sqrt(double(D));
+    std::vector<double> h(sh.heads() * S * DHV, 0.0), q(S * D), k(S * D), logit(S), logit_abs(S);
+    if (condition) condition->assign(sh.heads() * S, 1.0);
+    // Swish, then the rotation of each feature pair by the token's angle.
+    auto prepare = [&](const double *in, std::vector<double> &out) {
+        for (int64_t t = 0; t < S; t++) {
+            for (int64_t p = 0; p < D / 2; p++) {
+                double re = in[t * D + 2 * p], im = in[t * D + 2 * p + 1];
+                if (qk_swish) {
+                    re = re / (1.0 + std::exp(-re));
+                    im = im / (1.0 + std::exp(-im));
+                }
+                const double angle = double(t) * std::pow(theta, -2.0 * double(p) / double(D));
+                out[t * D + 2 * p] = re * std::cos(angle) - im * std::sin(angle);
+                out[t * D + 2 * p + 1] = re * std::sin(angle) + im * std::cos(angle);
+            }
+        }
+    };
+    for (int64_t bh = 0; bh < sh.heads(); bh++) {
+        prepare(&x.q[bh * S * D], q);
+        prepare(&x.k[bh * S * D], k);
+        const double *v = &x.v[bh * S * DHV];
+        for (int64_t t = 0; t < S; t++) {
+            auto seen = [&](int64_t j) { return mask ? (*mask)[t * S + j] != 0 : j <= t; };
+            double top = kNegInf;
+            for (int64_t j = 0; j < S; j++) {
+                double dot = 0, dot_abs = 0;
+                for (int64_t a = 0; a < D; a++) {
+                    dot += q[t * D + a] * k[j * D + a];
+                    dot_abs += std::fabs(q[t * D + a] * k[j * D + a]);
+                }
+                logit[j] = dot * scale;
+                logit_abs[j] = dot_abs * scale;
+                if (seen(j)) top = std::max(top, logit[j]);
+            }
+            TokenSums sums(DHV);
+            for (int64_t j = 0; j < S; j++) {
+                if (!seen(j)) continue;
+                double w = logit[j];
+                if (activation == AttentionActivation::softmax) w = std::exp(logit[j] - top);
+                if (activation == AttentionActivation::sigmoid) w = 1.0 / (1.0 + std::exp(std::log(double(S)) - logit[j]));
+                // A logit's rounding moves an exponential's value by the same relative amount times the logit's size.
+                const double magnitude = activation == AttentionActivation::none
+                                             ? logit_abs[j]
+                                             : std::fabs(w) * std::max(1.0, logit_abs[j]);
+                sums.add(w, magnitude, &v[j * DHV], activation == AttentionActivation::softmax ? 1.0 : 0.0);
+            }
+            double den = activation == AttentionActivation::softmax ? sums.den_dot : 1.0;
+            if (den == 0) continue;  // no key seen: h = 0
+            const double kappa = sums.finish(den, &h[(bh * S + t) * DHV]);
+            if (condition) (*condition)[bh * S + t] = kappa;
+        }
+    }
+    return h;
+}
+
 std::vector<double> parallel(const Shape &sh, const Inputs &x, const std::vector<uint8_t> *mask, bool rowwise,
                              double eps, std::vector<double> *condition, GateArithmetic gates) {
     const GateRound g{gates == GateArithmetic::float32};

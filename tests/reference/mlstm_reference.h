@@ -49,6 +49,15 @@ std::vector<double> parallel(const Shape &shape, const Inputs &in, const std::ve
                              std::vector<double> *condition = nullptr,
                              GateArithmetic gates = GateArithmetic::float64);
 
+// Attention backend (seed 002), no gates (in.i and in.f unused): q and k through swish when `qk_swish`, then rotary
+// embeddings (feature pairs (2p, 2p + 1) turned by t theta^(-2p / DHQK) at token t), logits q_t . k_j / sqrt(DHQK)
+// over the keys query t sees (`mask` null: j <= t; else mask[t * S + j] != 0, any j), then softmax over them,
+// sigmoid(logit - log S), or the logits themselves; a query that sees no key gets h = 0. DHQK must be even.
+enum class AttentionActivation { softmax = 0, sigmoid = 1, none = 2 };
+std::vector<double> attention(const Shape &shape, const Inputs &in, const std::vector<uint8_t> *mask,
+                              AttentionActivation activation, bool qk_swish, double theta = 1e4,
+                              std::vector<double> *condition = nullptr);
+
 struct ChunkwiseParams {
     int64_t chunk_size = 64;
     double eps = 1e-6;

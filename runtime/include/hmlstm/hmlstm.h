@@ -214,6 +214,30 @@ Error parallel_stabilized_simple(const Shape &shape, const QKV &qkv, const Gates
 Error parallel_stabilized_simple_bw(const Shape &shape, const QKV &qkv, const Gates &gates, const void *dh,
                                     const Gradients &grads, const ParallelOptions &options = {});
 
+// ---- Attention backend (backend.attention.attention): transformer attention with rotary embeddings, no gates
+// and no states, on the mLSTM forms' q, k, v and h (the gates are not taken). Per (batch, head): q and k through
+// swish (x sigmoid(x)) when asked, then rotary embeddings (feature pairs (2p, 2p + 1) of token t turned by the angle
+// t theta^(-2p / DHQK); DHQK must be even), logits q_t . k_j / sqrt(DHQK) over the keys each query sees, then the
+// activation. Arithmetic is float32 whatever the dtype (the rotation angles float64).
+enum class AttentionActivation : int {
+    softmax = 0,  // over the keys a query sees
+    sigmoid = 1,  // sigmoid(logit - log S), the reference system's bias
+    none = 2,     // the logits themselves
+};
+enum class QKPreActivation : int { none = 0, swish = 1 };  // swish is silu
+struct AttentionOptions {
+    AttentionActivation activation_function = AttentionActivation::softmax;
+    QKPreActivation qk_pre_activation_function = QKPreActivation::none;
+    float theta = 1e4f;  // the rotary embeddings' base; finite and > 0
+    // Optional (S, S) mask, row = query t, column = key j, nonzero: t sees j. Any pattern, as the reference
+    // system's mask (not only causal ones). Null: causal, j <= t. A query that sees no key gets h = 0 (the
+    // reference system's softmax would give NaN there), and with `none` a masked logit counts as 0, not -inf.
+    const uint8_t *attention_mask = nullptr;
+    bool check_finite = true;
+    DeviceOptions device;
+};
+Error attention(const Shape &shape, const QKV &qkv, void *h, const AttentionOptions &options = {});
+
 // ---- Tuning tables (autotune/README.md): which chunk size and schedule a chunkwise forward runs when its options
 // leave them to the table (chunk_size = 0, empty schedule).
 // Loads a table written by autotune/tune.py. It replaces the table of its target (cpu or cuda) for every later call;
