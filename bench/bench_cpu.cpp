@@ -257,6 +257,12 @@ int main(int argc, char **argv) {
             check(hmlstm::parallel_stabilized_simple_bw(s, d.qkv(), d.gates(), d.v.data(), grads, o));
         });
         flop_row("parallel fwbw", s, ms, fw + bw);
+        // The attention backend at the same shape (softmax, causal, rotary embeddings), counted as the parallel
+        // form's two S x S x D products.
+        hmlstm::AttentionOptions ao;
+        ao.check_finite = false;
+        ms = median_ms([&] { check(hmlstm::attention(s, d.qkv(), d.h.data(), ao)); });
+        flop_row("attention fw (softmax)", s, ms, fw);
     }
     // Recurrent step: memory traffic, the state C (and n) read once and written once. Its ceiling is an in-place
     // update of a buffer of the state's size, which on a machine with a large last-level cache can be served from

@@ -317,6 +317,10 @@ int main(int argc, char **argv) {
         po.device = on_stream();
         double ms = median_ms([&] { check(hmlstm::parallel_stabilized_simple(s, p.qkv(), p.gates(), p.h.p, po)); });
         flop_row("parallel fw", s, ms, s.B * s.NH * 2.0 * s.S * s.S * (s.DHQK + s.DHV));
+        hmlstm::AttentionOptions ao;  // softmax, causal, rotary embeddings
+        ao.device = on_stream();
+        ms = median_ms([&] { check(hmlstm::attention(s, p.qkv(), p.h.p, ao)); });
+        flop_row("attention fw (softmax)", s, ms, s.B * s.NH * 2.0 * s.S * s.S * (s.DHQK + s.DHV));
         hmlstm::RecurrentOptions ro;
         ro.device = on_stream();
         ms = median_ms([&] { check(hmlstm::recurrent_sequence_fw(s, p.qkv(), p.gates(), p.h.p, {}, {}, ro)); }, 3, 200.0);

@@ -33,10 +33,12 @@ struct AttentionFuncs {
     Func weights{"weights"};          // (j, t, bh): the activation, 0 where masked
     Func row_sum{"row_sum"}, h_num{"h_num"}, h{"h"};
     RDom r_dqk, r_key;
+    Expr use_mask;  // the input: schedules specialize the causal case, whose sums can stop at j = t
 };
 
 inline AttentionFuncs define_attention(const AttentionInputs &in) {
     AttentionFuncs f;
+    f.use_mask = in.use_mask;
     Var j = f.j, t = f.t, bh = f.bh, dqk = f.dqk, dv = f.dv, pair = f.pair;
     Expr S = in.seq_len;
     Expr key = feature(j, S), query = feature(t, S);
@@ -74,10 +76,11 @@ inline AttentionFuncs define_attention(const AttentionInputs &in) {
                                    Halide::select(in.use_mask && in.mask(rk, query) == 0, Halide::Float(32).min(),
                                                   f.scores(rk, t, bh)));
     Expr s = f.scores(j, t, bh);
-    // sigmoid(s - log S) (the reference system's bias); softmax's exp(s - max) is normalized by its row sum below.
-    Expr sigmoid = 1.0f / (1.0f + Halide::exp(Halide::log(Halide::cast<float>(S)) - s));
-    Expr activated = Halide::select(in.activation == attention_softmax, Halide::exp(s - f.row_max(t, bh)),
-                                    in.activation == attention_sigmoid, sigmoid, s);
+    // softmax's exp(s - max), normalized by its row sum below, or sigmoid(s - log S) = 1 / (1 + exp(log S - s)) (the
+    // reference system's bias): one exponential per logit either way.
+    Expr softmax = in.activation == attention_softmax;
+    Expr e = Halide::exp(Halide::select(softmax, s - f.row_max(t, bh), Halide::log(Halide::cast<float>(S)) - s));
+    Expr activated = Halide::select(softmax, e, in.activation == attention_sigmoid, 1.0f / (1.0f + e), s);
     f.weights(j, t, bh) = Halide::select(seen, activated, 0.0f);
 
     f.row_sum(t, bh) = 0.0f;

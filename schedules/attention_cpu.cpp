@@ -38,6 +38,8 @@ void schedule_attention_cpu(AttentionFuncs &f, Func h, const CpuKnobs &k) {
         .vectorize(dv_i, vec).unroll(t_i);
     f.h_num.compute_at(f.h, dv_o);
     schedule_register_block(f.h_num, f.dv, f.t, k);
+    // Without a mask the keys' loops end at the query (a loop bound); with one they run over every key.
+    h.specialize(!f.use_mask);
 }
 
 }  // namespace hmlstm

@@ -18,13 +18,15 @@ void schedule_attention_cuda(AttentionFuncs &f, Func h, const CudaKnobs &k) {
     f.q_rotated.compute_root().gpu_tile(f.dqk, f.t, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
     f.scores.compute_root().gpu_tile(f.j, f.t, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
     f.scores.update().gpu_tile(f.j, f.t, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
+    // Without a mask the sums over keys end at the query (a loop bound); with one they run over every key.
     for (Func fn : {f.row_max, f.row_sum}) {
         fn.compute_root().gpu_tile(f.t, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
-        fn.update().gpu_tile(f.t, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
+        fn.update().gpu_tile(f.t, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard).specialize(!f.use_mask);
     }
     f.weights.compute_root().gpu_tile(f.j, f.t, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
     h.gpu_tile(f.dv, f.t, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
     f.h_num.compute_at(h, x_i);
+    h.specialize(!f.use_mask);
 }
 
 }  // namespace hmlstm
