@@ -39,6 +39,20 @@ inline void schedule_register_block(Halide::Func f, const Halide::Var &col, cons
     }
 }
 
+// `out` computed at `at` in (vector_blocks * vector_width) x row_block tiles along (x, y), each tile from a register
+// block of `acc`, the product it reads. ShiftInwards tails: the math clamps every index it reads, so a last tile that
+// overlaps the one before is harmless.
+inline void tile_from_register_blocks(Halide::Func out, Halide::Func acc, const Halide::Var &x, const Halide::Var &y,
+                                      const Halide::LoopLevel &at, const CpuKnobs &knobs) {
+    Halide::Var x_o{x.name() + "_o"}, y_o{y.name() + "_o"}, x_i{x.name() + "_i"}, y_i{y.name() + "_i"};
+    out.compute_at(at)
+        .tile(x, y, x_o, y_o, x_i, y_i, knobs.vector_width * knobs.vector_blocks, knobs.row_block,
+              Halide::TailStrategy::ShiftInwards)
+        .vectorize(x_i, knobs.vector_width).unroll(y_i);
+    acc.compute_at(out, x_o);
+    schedule_register_block(acc, x, y, knobs);
+}
+
 // A scan's step, scan.update(update)(col, row, step, bh) = decay * previous + delta(col, row, step, bh): tiled into
 // register blocks whose new state is written straight from the registers that accumulate the step's delta (no
 // delta buffer). The blocks have constant extents also at the edges (bound_extent): an update's tiles are guarded

@@ -24,8 +24,6 @@ void schedule_parallel_gates_cpu(ParallelFuncs &f, const CpuKnobs &k) {
 
 void schedule_parallel_cpu(ParallelFuncs &f, Func h, const CpuKnobs &k, const Target &) {
     const int vec = k.vector_width;
-    const int cols = vec * k.vector_blocks;
-    const int rows = k.row_block;
     const int query_block = 64;
 
     schedule_parallel_gates_cpu(f, k);
@@ -36,19 +34,11 @@ void schedule_parallel_cpu(ParallelFuncs &f, Func h, const CpuKnobs &k, const Ta
         .vectorize(f.dv, vec, TailStrategy::GuardWithIf);
 
     f.q_scaled.compute_at(h, block).vectorize(f.dqk, vec, TailStrategy::RoundUp);
-    Var j_o("j_o"), j_i("j_i"), t_o("t_o"), t_i("t_i"), dv_o("dv_o"), dv_i("dv_i");
-    f.weighted_scores.compute_at(h, block)
-        .tile(f.j, f.t, j_o, t_o, j_i, t_i, cols, rows, TailStrategy::ShiftInwards)
-        .vectorize(j_i, vec).unroll(t_i);
+    const LoopLevel at_block(h, block);
+    tile_from_register_blocks(f.weighted_scores, f.scores, f.j, f.t, at_block, k);
     f.weighted_scores.never_partition_all();  // the causal select would otherwise copy the unrolled block 5 times
-    f.scores.compute_at(f.weighted_scores, j_o);
-    schedule_register_block(f.scores, f.j, f.t, k);
     f.row_sum.compute_at(h, block);
-    f.h.compute_at(h, block)
-        .tile(f.dv, f.t, dv_o, t_o, dv_i, t_i, cols, rows, TailStrategy::ShiftInwards)
-        .vectorize(dv_i, vec).unroll(t_i);
-    f.h_num.compute_at(f.h, dv_o);
-    schedule_register_block(f.h_num, f.dv, f.t, k);
+    tile_from_register_blocks(f.h, f.h_num, f.dv, f.t, at_block, k);
 }
 
 }  // namespace hmlstm
