@@ -30,21 +30,6 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
         for (int u = 0; u < fn.num_update_definitions(); u++) fn.update(u).fuse(f.c, f.bh, block).parallel(block);
         return fn.compute_root().fuse(f.c, f.bh, block).parallel(block);
     };
-    // A stage tiled by (cols x rows) blocks along (x, y), at root per (chunk, batch-head), or at `at`; `acc`, the
-    // product it reads, is computed per block in registers.
-    auto tiled = [&](Func fn, Func acc, const Var &x, const Var &y, const CpuKnobs &knobs,
-                     const LoopLevel *at = nullptr) {
-        if (at) {
-            fn.compute_at(*at);
-        } else {
-            per_chunk(fn);
-        }
-        fn.tile(x, y, x_o, y_o, x_i, y_i, knobs.vector_width * knobs.vector_blocks, knobs.row_block,
-                TailStrategy::ShiftInwards)
-            .vectorize(x_i, knobs.vector_width).unroll(y_i);
-        acc.compute_at(fn, x_o);
-        schedule_register_block(acc, x, y, knobs);
-    };
 
     // (1), (2)
     Func k_weighted_dv = f.k_weighted.in(b.dv);  // staged per chunk below
@@ -107,18 +92,18 @@ void schedule_chunkwise_backward_cpu(ChunkwiseFuncs &f, ChunkwiseBackwardFuncs &
     }
     b.dh_scaled.in({b.d_weight, b.dh_inter, b.dv}).compute_at(at_chunk).vectorize(f.dv, vec, guard);
 
-    tiled(b.d_intra, b.d_weight, f.sigma, f.tau, k_tok, &at_chunk);
+    tile_from_register_blocks(b.d_intra, b.d_weight, f.sigma, f.tau, at_chunk, k_tok);
     b.d_intra.never_partition_all();
     b.v_transposed.compute_at(at_chunk).vectorize(f.sigma, vec);
     Func dq_inter_tiles = b.dq_inter.in(), dk_state_tiles = b.dk_state.in();
-    tiled(dq_inter_tiles, b.dq_inter, f.dqk, f.tau, k, &at_chunk);
+    tile_from_register_blocks(dq_inter_tiles, b.dq_inter, f.dqk, f.tau, at_chunk, k);
     if (!recompute_states) {  // the saved states, as the forward stored them
         b.c_transposed.compute_at(at_chunk)
             .tile(f.dqk, f.dv, x_o, y_o, x_i, y_i, vec, vec, TailStrategy::GuardWithIf).vectorize(x_i).unroll(y_i);
     }
     b.dh_inter.compute_at(at_chunk).vectorize(f.dv, vec, guard);
     f.k_chunk.in(b.dq).compute_at(at_chunk).vectorize(f.dqk, vec, guard);
-    tiled(dk_state_tiles, b.dk_state, f.dqk, f.sigma, k, &at_chunk);
+    tile_from_register_blocks(dk_state_tiles, b.dk_state, f.dqk, f.sigma, at_chunk, k);
     b.dc_next_transposed.compute_at(at_chunk)
         .tile(f.dqk, f.dv, x_o, y_o, x_i, y_i, vec, vec, TailStrategy::GuardWithIf).vectorize(x_i).unroll(y_i);
     b.v_weighted.compute_at(at_chunk).vectorize(f.dv, vec, guard);
