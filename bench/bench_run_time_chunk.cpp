@@ -88,13 +88,13 @@ int main(int argc, char **argv) {
         for (const auto &[L, kernel] : compiled) {
             ChunkStates a(p, L), b(p, L);
             auto call = [&p](Compiled fn, ChunkStates &st) {
-                return fn(nullptr, p.q, p.k, p.v, p.i, p.f, p.c0, p.n0, p.m0, 1e-6f, 1.0f, true, p.h, p.c_last,
+                return fn(nullptr, p.q, p.k, p.v, p.i, p.f, p.c0, p.n0, p.m0, 1e-6f, 1.0f, true, true, p.h, p.c_last,
                           p.n_last, p.m_last, st.c, st.n, st.m, st.den, st.m_token);
             };
             const int chunk = L;
             auto run_time = [&] {
                 return mlstm_chunkwise_fw_f32_run_time_chunk(nullptr, p.q, p.k, p.v, p.i, p.f, p.c0, p.n0, p.m0,
-                                                             1e-6f, 1.0f, true, chunk, p.h, p.c_last, p.n_last,
+                                                             1e-6f, 1.0f, true, true, chunk, p.h, p.c_last, p.n_last,
                                                              p.m_last, b.c, b.n, b.m, b.den, b.m_token);
             };
             auto checked = [](int result) {

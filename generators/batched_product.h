@@ -59,6 +59,23 @@ inline Func tensor_core_product(const std::string &name, const ProductOperand &a
     return out;
 }
 
+// out(m, t, bh) = sum_{k < k1} a1 b1 + sum_{k < k2} a2 b2 in float32, token-major: t = c * chunk + n for the
+// products' (n, c), the last chunk ending at seq_len. cuBLAS writes the first product into out and adds the second
+// to it (runtime/src/cublas_products.cpp), so that out, a generator output, needs no pass of its own. b1 and b2 are
+// one stored Func b(k, which, n, c, bh), which = 0 and 1 (k-inner both), so that one stage may store them together.
+inline Func tensor_core_product_sum(const std::string &name, const ProductOperand &a1, const ProductOperand &a2,
+                                    const Func &b, const Expr &k1, const Expr &k2, int chunk, const Expr &seq_len) {
+    Func out(name);
+    auto buffer = [](const ProductOperand &x) { return x.chunk ? x.input : Halide::ExternFuncArgument(x.f); };
+    std::vector<Halide::ExternFuncArgument> args{pipeline_user_context(), buffer(a1), buffer(a2), b,
+                                                 Halide::cast<int>(k1), Halide::cast<int>(k2), Expr(int(a1.k_inner)),
+                                                 Expr(int(a2.k_inner)), Expr(a1.chunk), Expr(a2.chunk), Expr(chunk),
+                                                 Halide::cast<int>(seq_len)};
+    out.define_extern("hmlstm_cublas_sum_of_products", args, Halide::Float(32), 3, Halide::NameMangling::C,
+                      Halide::DeviceAPI::CUDA);
+    return out;
+}
+
 // An entry of a product as float32, whether it stores float32 or bfloat16 bits (exact: a bfloat16 is the upper half
 // of a float32).
 inline Expr product_entry(const Expr &x) {

@@ -36,6 +36,12 @@ struct ChunkwiseInputs {
     // on the H200 against the spec's 0.010 (docs/gpu-tests.md, session 19), and the TF32 product cannot read
     // bfloat16 q. The backward, which stores no W and needs q_inter for dc_delta anyway, leaves it unset.
     bool float32_in_place = false;
+    // tensor_cores with float32 inputs, set by the forward (with float32_in_place): h is itself the sum of the two
+    // products, written by cuBLAS (tensor_core_product_sum), their operands scaled per position first: q times
+    // inter_factor / den and W / den, both stored by one stage (product_operands) that computes den per position
+    // itself. No pass over h or over the normalizer of its own; h stays float32 throughout, so this is not for
+    // bfloat16 outputs (their two products would each be rounded).
+    bool h_from_products = false;
 };
 
 struct ChunkwiseFuncs {
@@ -45,6 +51,8 @@ struct ChunkwiseFuncs {
     Func cum_log_fgate{"cum_log_fgate"};  // (sigma, tau): sum_{l=sigma+1..tau} lf_l within the chunk
     Func log_fgate_prefix{"log_fgate_prefix"};  // (tau): sum_{l=0..tau} lf_l; defined on the tensor-core paths only
     Func b{"b"}, a{"a"}, a_max{"a_max"};
+    // The tensor-core paths' scans over a chunk's positions 1..L-1: log_fgate_prefix, and intra_max as the running
+    // maximum of i(sigma) - F(sigma) (the row's maximum log weight less F(tau); m_out adds F(tau) back).
     // inter-chunk state recurrence; index kk is the state before chunk kk (kk = 0 the initial state)
     Func m_state{"m_state"}, state_decay{"state_decay"}, state_weight{"state_weight"};
     Func k_chunk{"k_chunk"}, v_chunk{"v_chunk"}, q_chunk{"q_chunk"}, k_transposed{"k_transposed"};
@@ -65,11 +73,18 @@ struct ChunkwiseFuncs {
     bool token_stats_given = false;
     Func den_inverse{"den_inverse"};  // 1 / den per position; tensor_cores only (divided_by_den)
     LaneSum den_sum;  // h_den_dot's two sums in a warp's order (lane_sum.h); tensor_cores only
+    // h_from_products only: (x, which, tau, c, bh) = q_inter / den at feature x (which = 0), W / den at key
+    // position x (which = 1), each zero past its extent; and the normalizer they divide by, computed where they
+    // are (its own copy of den's sums: den itself then serves only the per-token output).
+    Func product_operands{"product_operands"};
+    Func operand_den_dot{"operand_den_dot"}, operand_den_inverse{"operand_den_inverse"};
+    LaneSum operand_den_sum;
+    Var x{"x"}, which{"which"};
     // tensor_cores only: the products' stored operands and the two parts of the numerator
     Func kw_operand{"kw_operand"};
     Func w_operand{"w_operand"}, h_inter{"h_inter"}, h_intra{"h_intra"};
     Func c_last{"c_last"}, n_last{"n_last"}, m_last{"m_last"};
-    RDom r_tau, r_sigma, r_chunk, r_dqk;
+    RDom r_tau, r_sigma, r_chunk, r_dqk, r_position;
 };
 
 // How a chunk's log forget-gate matrix is built. The SIMT and CPU paths sum each entry of the triangle from its own
@@ -135,11 +150,11 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
     const bool prefix_sums = uses_gate_prefix_sums(in);
     if (prefix_sums) {
         Func F = f.log_fgate_prefix;
-        F(tau, c, bh) = 0.0f;
         // A closed forget gate (f = -inf) counts as -1e4: F stays finite, so that F - F is never inf - inf, and
-        // exp(-1e4) is as much 0 as exp(-inf).
-        Expr lf = Halide::max(f.log_fgate(f.r_sigma, c, bh), -1e4f);
-        F(tau, c, bh) += Halide::select(f.r_sigma <= tau, lf, 0.0f);
+        // exp(-1e4) is as much 0 as exp(-inf). Summed in token order, a scan over the chunk's positions.
+        F(tau, c, bh) = Halide::max(f.log_fgate(tau, c, bh), -1e4f);
+        f.r_position = RDom(1, L - 1, "r_position");
+        F(f.r_position, c, bh) = F(f.r_position - 1, c, bh) + F(f.r_position, c, bh);
         f.cum_log_fgate(sigma, tau, c, bh) = F(tau, c, bh) - F(sigma, c, bh);  // read only where sigma <= tau
         f.b(tau, c, bh) = F(tau, c, bh);
     } else {
@@ -189,17 +204,21 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
     f.intra_log_weight(sigma, tau, c, bh) = Halide::select(
         sigma <= tau, f.cum_log_fgate(sigma, tau, c, bh) + f.igate(sigma, c, bh), log_zero());
     if (!f.token_stats_given) {
-        f.intra_max(tau, c, bh) = Halide::Float(32).min();
+        Expr row_max;  // max_{sigma <= tau} of the intra-chunk log weights
         if (prefix_sums) {  // max_{sigma <= tau} F(tau) - F(sigma) + i(sigma), F(tau) taken out of the max
             Func F = f.log_fgate_prefix;
-            Expr r = f.r_sigma;
-            f.intra_max(tau, c, bh) = Halide::max(
-                f.intra_max(tau, c, bh), Halide::select(r <= tau, f.igate(r, c, bh) - F(r, c, bh), log_zero()));
-            f.intra_max(tau, c, bh) += F(tau, c, bh);
+            Expr r = f.r_position;
+            f.intra_max(tau, c, bh) = f.igate(tau, c, bh) - F(tau, c, bh);  // then its running maximum, a scan
+            f.intra_max(r, c, bh) = Halide::max(f.intra_max(r - 1, c, bh), f.intra_max(r, c, bh));
+            // The value the whole row's maximum has (log_zero() past tau, the float minimum as its start), exactly.
+            Expr masked = Halide::select(tau < L - 1, log_zero(), Halide::Float(32).min());
+            row_max = Halide::max(f.intra_max(tau, c, bh), masked) + F(tau, c, bh);
         } else {
+            f.intra_max(tau, c, bh) = Halide::Float(32).min();
             f.intra_max(tau, c, bh) = Halide::max(f.intra_max(tau, c, bh), f.intra_log_weight(f.r_sigma, tau, c, bh));
+            row_max = f.intra_max(tau, c, bh);
         }
-        f.m_out(tau, c, bh) = Halide::max(f.b(tau, c, bh) + f.m_state(c, bh), f.intra_max(tau, c, bh));
+        f.m_out(tau, c, bh) = Halide::max(f.b(tau, c, bh) + f.m_state(c, bh), row_max);
     }
     f.inter_factor(tau, c, bh) = scale * Halide::exp(f.b(tau, c, bh) + f.m_state(c, bh) - f.m_out(tau, c, bh));
     f.q_inter(dqk, tau, c, bh) = f.q_chunk(dqk, tau, c, bh) * f.inter_factor(tau, c, bh);
@@ -215,7 +234,9 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
     Expr intra_decay = scale * weight_exp(in, f.intra_log_weight(sigma, tau, c, bh) - f.m_out(tau, c, bh));
     f.intra_weight(sigma, tau, c, bh) = f.scores(sigma, tau, c, bh) * intra_decay;
 
-    if (in.tensor_cores) {
+    if (in.h_from_products) {
+        // defined below, after the normalizer
+    } else if (in.tensor_cores) {
         // The state product in TF32 (the state stays float32), the intra-chunk one on the operands' type.
         f.w_operand(sigma, tau, c, bh) = operand(f.intra_weight(sigma, tau, c, bh));
         ProductOperand q_part = in.float32_in_place ? q_operand(in, true) : ProductOperand{f.q_inter, true};
@@ -236,9 +257,12 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
         Expr v_token = Halide::min(t_c * L + f.r_sigma, S - 1);
         f.h_num(dv, t, bh) += f.intra_weight(f.r_sigma, t_tau, t_c, bh) * widen(in.v(dv_state, v_token, bh));
     }
-    if (!f.token_stats_given) {
-        f.den_sum = define_row_sum(
-            f.h_den_dot, {tau, c, bh},
+    // The normalizer of position (tau, c, bh): h_den_dot's sums (q_inter . n and the intra-chunk weights), then den.
+    Expr floor = Halide::select(in.stabilize_correctly, in.norm_val * Halide::exp(-f.m_out(tau, c, bh)), in.norm_val);
+    // skip_past_tau: the sum of the weights stops at tau (those past it are zero) where a warp can skip them.
+    auto define_den = [&](Func den_dot, bool skip_past_tau) {
+        LaneSum sum = define_row_sum(
+            den_dot, {tau, c, bh},
             {{[&](const Expr &d) {  // q_inter . n
                   Expr q = in.float32_in_place ? f.q_chunk(d, tau, c, bh) * f.inter_factor(tau, c, bh)
                                                : Expr(f.q_inter(d, tau, c, bh));
@@ -246,16 +270,36 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
               },
               in.dhqk},
              {[&](const Expr &s) {
-                  return in.float32_in_place ? Expr(f.w_operand(s, tau, c, bh)) : Expr(f.intra_weight(s, tau, c, bh));
+                  return in.float32_in_place && !in.h_from_products ? Expr(f.w_operand(s, tau, c, bh))
+                                                                    : Expr(f.intra_weight(s, tau, c, bh));
               },
-              L, tau}},  // causal: the weights past tau are zero
+              L, skip_past_tau ? Expr(tau) : Expr()}},  // causal: the weights past tau are zero
             in.tensor_cores);
-        Expr floor =
-            Halide::select(in.stabilize_correctly, in.norm_val * Halide::exp(-f.m_out(tau, c, bh)), in.norm_val);
+        return sum;
+    };
+    if (!f.token_stats_given) {
+        f.den_sum = define_den(f.h_den_dot, true);
         f.den(tau, c, bh) = normalizer(f.h_den_dot(tau, c, bh), floor, in.eps);
     }
-    if (in.tensor_cores) f.den_inverse(tau, c, bh) = 1.0f / f.den(tau, c, bh);
-    f.h(dv, t, bh) = divided_by_den(f, f.h_num(dv, t, bh), t_tau, t_c, bh);
+    if (in.h_from_products) {
+        // Every weight summed (the zeros too): the lane's loads of a group are then all in flight at once, which
+        // the stage, waiting on memory, needs more than the work saved.
+        f.operand_den_sum = define_den(f.operand_den_dot, false);
+        Expr den_inverse = 1.0f / normalizer(f.operand_den_dot(tau, c, bh), floor, in.eps);
+        if (f.token_stats_given) den_inverse = 1.0f / f.den(tau, c, bh);
+        f.operand_den_inverse(tau, c, bh) = den_inverse;
+        Var x = f.x;
+        Expr scaled = f.operand_den_inverse(tau, c, bh);
+        Var which = f.which;
+        f.product_operands(x, which, tau, c, bh) = Halide::select(
+            which == 0, Halide::select(x < in.dhqk, f.q_chunk(x, tau, c, bh) * f.inter_factor(tau, c, bh), 0.0f),
+            Halide::select(x < L, f.intra_weight(Halide::min(x, L - 1), tau, c, bh), 0.0f)) * scaled;
+        f.h = tensor_core_product_sum("h", {f.c_state, false}, v_operand(in, false), f.product_operands, in.dhqk, L,
+                                      in.chunk, S);
+    } else {
+        if (in.tensor_cores) f.den_inverse(tau, c, bh) = 1.0f / f.den(tau, c, bh);
+        f.h(dv, t, bh) = divided_by_den(f, f.h_num(dv, t, bh), t_tau, t_c, bh);
+    }
     f.token_den(t, bh) = f.den(t_tau, t_c, bh);
     f.token_m(t, bh) = f.m_out(t_tau, t_c, bh);
 

@@ -34,6 +34,10 @@ public:
     Input<float> eps{"eps"};
     Input<float> norm_val{"norm_val"};
     Input<bool> stabilize_correctly{"stabilize_correctly"};
+    // Whether the caller keeps token_den and token_m. Where it does not, the CUDA float32 tensor-core forward writes
+    // zeros to token_den instead of computing the normalizer a second time (its h computes den where it divides by
+    // it: ChunkwiseInputs::h_from_products); every other variant computes both outputs either way.
+    Input<bool> save_token_stats{"save_token_stats"};
 
     Output<Buffer<void, 3>> h{"h"};                  // (dv, t, bh)
     Output<Buffer<float, 3>> c_last{"c_last"};
@@ -72,7 +76,7 @@ public:
             in.q_input = q;
             in.k_input = k;
             in.v_input = v;
-            in.float32_in_place = !q.type().is_bfloat();  // see ChunkwiseInputs
+            in.float32_in_place = in.h_from_products = !q.type().is_bfloat();  // see ChunkwiseInputs
         }
         RunTimeChunk run_time{Expr(), run_time_sizes()};
         if (run_time_chunk) {
@@ -87,11 +91,16 @@ public:
         states.n_state = chunk_n;
         states.m_state = chunk_m;
         ChunkwiseFuncs f = define_chunkwise(in, states);
-        h(f.dv, f.t, f.bh) = narrow(f.h(f.dv, f.t, f.bh), h.type());
+        if (in.h_from_products) {
+            h = f.h;  // the products' extern stage writes h itself
+        } else {
+            h(f.dv, f.t, f.bh) = narrow(f.h(f.dv, f.t, f.bh), h.type());
+        }
         c_last(f.dv, f.dqk, f.bh) = f.c_last(f.dv, f.dqk, f.bh);
         n_last(f.dqk, f.bh) = f.n_last(f.dqk, f.bh);
         m_last(f.bh) = f.m_last(f.bh);
-        token_den(f.t, f.bh) = f.token_den(f.t, f.bh);
+        Expr den = f.token_den(f.t, f.bh);
+        token_den(f.t, f.bh) = in.h_from_products ? Halide::select(save_token_stats, den, 0.0f) : den;
         token_m(f.t, f.bh) = f.token_m(f.t, f.bh);
 
         const Expr S = q.dim(1).extent(), heads = q.dim(2).extent();
@@ -99,6 +108,7 @@ public:
         covers_inputs_tokens(token_den, S, heads);
         covers_inputs_tokens(token_m, S, heads);
         ChunkwiseOutputs out{h, c_last, n_last, m_last, token_den, token_m};
+        if (in.h_from_products) out.token_den_wanted = save_token_stats;
         if (get_target().has_gpu_feature()) {
             schedule_chunkwise_cuda(f, out, chunk_size, tensor_cores, cuda_knobs());
             return;

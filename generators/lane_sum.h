@@ -16,6 +16,7 @@ namespace hmlstm {
 
 struct LaneSum {
     static constexpr int lanes = 32;
+    static constexpr int pass_group = 4;  // a lane's terms come in groups of this many (a head dim of 128: one)
     Var u{"u"};
     Func partial;             // (u, args...): one update per range of terms
     std::vector<Func> steps;  // the butterfly; steps.back()(u, args...) is the whole sum at every u
@@ -50,7 +51,10 @@ inline LaneSum define_lane_sum(const std::string &name, const std::vector<Var> &
     s.partial(at(s.u)) = 0.0f;
     for (size_t k = 0; k < ranges.size(); k++) {
         const LaneSumTerms &range = ranges[k];
-        RDom r(0, (range.extent + LaneSum::lanes - 1) / LaneSum::lanes, name + "_r" + std::to_string(k));
+        // Passes over the lanes in whole groups of `pass_group` (features past the extent add zeros), so that a
+        // schedule may unroll a group without a guard.
+        const int group = LaneSum::pass_group, span = LaneSum::lanes * group;
+        RDom r(0, (range.extent + span - 1) / span * group, name + "_r" + std::to_string(k));
         if (range.last.defined()) r.where(r * LaneSum::lanes <= range.last);
         Expr feature = r * LaneSum::lanes + s.u;
         s.partial(at(s.u)) +=

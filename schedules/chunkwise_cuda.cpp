@@ -24,7 +24,10 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
     // (3) every chunk's outputs
     st.output_factors(chunk);
     st.tiled_vectors(f.q_inter, f.dqk, f.tau);
-    if (tensor_cores) {
+    if (f.product_operands.defined()) {  // h is the products' extern stage; their operands, den in each warp
+        st.chunk_product(f.scores, chunk);
+        st.scaled_operands();
+    } else if (tensor_cores) {
         st.tiled_vectors(f.w_operand, f.sigma, f.tau, chunk);
         st.chunk_product(f.scores, chunk);
         for (Func fn : {f.h_inter, f.h_intra}) fn.compute_root();
@@ -37,13 +40,15 @@ void schedule_chunkwise_cuda(ChunkwiseFuncs &f, ChunkwiseOutputs &out, int chunk
 
     // h per token, its numerator in the thread that stores it (SIMT: serial sums; tensor cores: a plain sum of the
     // two products, inline).
-    st.per_token_vectors(out.h, f.dv);
+    if (!f.product_operands.defined()) st.per_token_vectors(out.h, f.dv);
     if (!tensor_cores) f.h_num.compute_at(out.h, x_i);
 
     out.c_last.gpu_tile(f.dv, f.dqk, x_o, y_o, x_i, y_i, tx, ty, guard).gpu_blocks(f.bh);
     out.n_last.gpu_tile(f.dqk, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
     per_head(out.m_last, f.bh);
     for (Func fn : {out.token_den, out.token_m}) fn.gpu_tile(f.t, f.bh, x_o, y_o, x_i, y_i, tx, 1, guard);
+    // Not wanted, token_den is zeros and den (its only reader then) is not computed.
+    if (out.token_den_wanted.defined()) out.token_den.specialize(out.token_den_wanted);
 }
 
 }  // namespace hmlstm

@@ -51,6 +51,20 @@ struct ChunkwiseCudaStages {
         const std::vector<Halide::Var> args = product.args();
         product.compute_root().bound(args[0], 0, chunk).bound(args[1], 0, chunk);
     }
+    // The float32 forward's scaled operands of h's two products, product_operands(x, which, tau, c, bh): a warp per
+    // position tau, its lanes over x, 4 consecutive ones each (16-byte stores, as tiled_vectors), both operands'
+    // rows in turn; the position's normalizer in the same warp first, its sums on the lanes (as lane_sums), which
+    // every lane then reads.
+    void scaled_operands() {
+        Halide::Func fn = f.product_operands;
+        const int lanes = LaneSum::lanes, rows = std::max(1, tx * ty / lanes);
+        fn.compute_root().align_bounds(f.x, 4 * lanes).align_storage(f.x, 4 * lanes).bound(f.which, 0, 2)
+            .fuse(f.c, f.bh, cb).split(f.x, x_o, x_i, 4 * lanes, Halide::TailStrategy::RoundUp)
+            .split(x_i, x_i, x_v, 4).split(f.tau, y_o, y_i, rows, guard)
+            .reorder(x_v, x_i, f.which, x_o, y_i, y_o, cb).vectorize(x_v).unroll(f.which).gpu_lanes(x_i)
+            .gpu_threads(y_i).gpu_blocks(y_o, cb);
+        on_lanes(f.operand_den_sum, fn, y_i);
+    }
     // An output per token, out(x, t, bh), from the chunk layout: 4 consecutive features per thread, for more loads
     // in flight (a pass over float32 products' results; h measured 1.37 -> 0.62 ms with it, 2026-12-02).
     void per_token_vectors(Halide::Func out, const Halide::Var &x) {
@@ -74,11 +88,21 @@ struct ChunkwiseCudaStages {
     // per position walking its own row would read 32 rows at once, one word of each.
     void lane_sums(Halide::Func fn, const LaneSum &s, const Halide::Var &x, int positions) {
         fn.compute_root().fuse(f.c, f.bh, cb).split(x, o, i, positions, guard).gpu_blocks(o, cb).gpu_threads(i);
+        on_lanes(s, fn, i);
+    }
+    // A LaneSum's stages inside the warp of `fn`'s thread `at`, u on the lanes, the butterfly on register shuffles.
+    // A lane's terms of each range unrolled by their group (LaneSum::pass_group; no guard where the range has no
+    // causal skip), so that their loads are in flight together: in a loop, each waited for the one before (seen
+    // 2026-12-07 as 12 cycles per issued instruction in the float32 forward's operand stage).
+    static void on_lanes(const LaneSum &s, Halide::Func fn, const Halide::Var &at) {
         std::vector<Halide::Func> stages{s.partial};
         stages.insert(stages.end(), s.steps.begin(), s.steps.end());
-        for (Halide::Func stage : stages) stage.compute_at(fn, i).bound(s.u, 0, LaneSum::lanes).gpu_lanes(s.u);
+        for (Halide::Func stage : stages) stage.compute_at(fn, at).bound(s.u, 0, LaneSum::lanes).gpu_lanes(s.u);
         Halide::Func partial = s.partial;
-        for (int u = 0; u < partial.num_update_definitions(); u++) partial.update(u).gpu_lanes(s.u);
+        for (int k = 0; k < partial.num_update_definitions(); k++) {
+            partial.update(k).gpu_lanes(s.u).unroll(partial.rvars(k)[0], LaneSum::pass_group,
+                                                    Halide::TailStrategy::GuardWithIf);
+        }
     }
     // A serial scan, update `u` of `fn` over `r` (the thread's own loop), in groups of `scan_group` steps: the
     // group's reads of its inputs first, into registers, then its steps unrolled. In straight-line code LLVM
@@ -105,6 +129,15 @@ struct ChunkwiseCudaStages {
         return s;
     }
 
+    // A scan over a chunk's positions (fn(tau, c, bh): a pure stage, then update 0 over f.r_position): the pure
+    // stage a row of threads per chunk, the scan one thread per (chunk, batch-head) in groups of steps. A thread
+    // per position that walked the row up to itself did L times the work (measured 15-20 us per call each).
+    void position_scan(Halide::Func fn, int chunk) {
+        fn.compute_root();
+        rowwise(fn, f.tau, chunk);
+        grouped_scan(fn, 0, f.r_position.x, {}).fuse(f.c, f.bh, cb).split(cb, o, i, tx, guard).gpu_blocks(o)
+            .gpu_threads(i);
+    }
     // A stage over (bh) alone, or the pure (x, bh) stages of the scans.
     void per_head(Halide::Stage s, const Halide::Var &x) {
         s.split(x, o, i, tx, guard).gpu_blocks(o).gpu_threads(i);
@@ -117,7 +150,7 @@ struct ChunkwiseCudaStages {
             rowwise(fn, f.tau, chunk);
         }
         if (f.log_fgate_prefix.defined()) {  // the matrix is never stored: its entries are differences of these
-            rowwise_root(f.log_fgate_prefix, f.tau, chunk);
+            position_scan(f.log_fgate_prefix, chunk);
         } else {
             f.cum_log_fgate.compute_root();
             tiled(f.cum_log_fgate, f.sigma, f.tau);
@@ -137,8 +170,12 @@ struct ChunkwiseCudaStages {
     // Given (the saved per-token values), m_out is read in place.
     void output_factors(int chunk) {
         if (!f.token_stats_given) {
-            grouped_scan(f.intra_max, 0, f.r_sigma.x, {});
-            rowwise_root(f.intra_max, f.tau, chunk);
+            if (f.log_fgate_prefix.defined()) {
+                position_scan(f.intra_max, chunk);
+            } else {
+                grouped_scan(f.intra_max, 0, f.r_sigma.x, {});
+                rowwise_root(f.intra_max, f.tau, chunk);
+            }
             rowwise_root(f.m_out, f.tau, chunk);
         }
         rowwise_root(f.inter_factor, f.tau, chunk);

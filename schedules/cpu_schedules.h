@@ -43,6 +43,8 @@ void schedule_parallel_backward_cpu(ParallelFuncs &f, ParallelBackwardFuncs &b, 
 
 struct ChunkwiseOutputs {
     Halide::Func h, c_last, n_last, m_last, token_den, token_m;
+    // Set where token_den is zeros unless this holds: the schedule then specializes token_den on it.
+    Halide::Expr token_den_wanted = Halide::Expr();
 };
 // A chunk size given at run time (`value`), for which the pipeline is specialized at each of `sizes`.
 struct RunTimeChunk {

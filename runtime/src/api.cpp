@@ -364,8 +364,9 @@ Error mlstm_chunkwise_fw(const Shape &s, const QKV &qkv, const Gates &gates, voi
         LastViews fin(g, last, o.return_last_states);
         ChunkStateViews kept(g, states, save_states, scratch.get());
         return kernel(ctx, q.get(), k.get(), v.get(), i.get(), f.get(), init.c.get(), init.n.get(), init.m.get(),
-                      o.eps, o.norm_val, o.stabilize_correctly, out.get(), fin.c.get(), fin.n.get(), fin.m.get(),
-                      kept.c.get(), kept.n.get(), kept.m.get(), kept.den.get(), kept.m_token.get());
+                      o.eps, o.norm_val, o.stabilize_correctly, save_states.normalizer != nullptr, out.get(),
+                      fin.c.get(), fin.n.get(), fin.m.get(), kept.c.get(), kept.n.get(), kept.m.get(), kept.den.get(),
+                      kept.m_token.get());
     });
 }
 

@@ -18,8 +18,8 @@ using Buf = halide_buffer_t *;
 // Argument order is the generators' order: inputs, scalars, outputs.
 using ChunkwiseKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf fgate, Buf c_initial,
                                 Buf n_initial, Buf m_initial, float eps, float norm_val, bool stabilize_correctly,
-                                Buf h, Buf c_last, Buf n_last, Buf m_last, Buf chunk_c, Buf chunk_n, Buf chunk_m,
-                                Buf token_den, Buf token_m);
+                                bool save_token_stats, Buf h, Buf c_last, Buf n_last, Buf m_last, Buf chunk_c,
+                                Buf chunk_n, Buf chunk_m, Buf token_den, Buf token_m);
 using ChunkwiseBackwardKernel = int (*)(const void *, Buf q, Buf k, Buf v, Buf igate, Buf fgate, Buf c_initial,
                                         Buf n_initial, Buf m_initial, Buf chunk_c, Buf chunk_n, Buf chunk_m,
                                         Buf token_den, Buf token_m, Buf dh, Buf dc_last, float eps, float norm_val,
