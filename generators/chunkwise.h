@@ -51,14 +51,15 @@ struct ChunkwiseFuncs {
     Func cum_log_fgate{"cum_log_fgate"};  // (sigma, tau): sum_{l=sigma+1..tau} lf_l within the chunk
     Func log_fgate_prefix{"log_fgate_prefix"};  // (tau): sum_{l=0..tau} lf_l; defined on the tensor-core paths only
     Func b{"b"}, a{"a"}, a_max{"a_max"};
-    // The tensor-core paths' scans over a chunk's positions 1..L-1: log_fgate_prefix, and intra_max as the running
-    // maximum of i(sigma) - F(sigma) (the row's maximum log weight less F(tau); m_out adds F(tau) back).
     // inter-chunk state recurrence; index kk is the state before chunk kk (kk = 0 the initial state)
     Func m_state{"m_state"}, state_decay{"state_decay"}, state_weight{"state_weight"};
     Func k_chunk{"k_chunk"}, v_chunk{"v_chunk"}, q_chunk{"q_chunk"}, k_transposed{"k_transposed"};
     Func k_weighted{"k_weighted"}, c_delta{"c_delta"}, n_delta{"n_delta"};
     Func c_state{"c_state"}, n_state{"n_state"};
     // outputs of each chunk
+    // intra_max: each position's largest intra-chunk log weight; on the tensor-core paths the running maximum of
+    // i(sigma) - F(sigma) instead, a scan over the chunk's positions 1..L-1 (r_position) like log_fgate_prefix's,
+    // F(tau) added back in m_out.
     Func intra_log_weight{"intra_log_weight"}, intra_max{"intra_max"}, m_out{"m_out"};
     Func inter_factor{"inter_factor"};  // s exp(b + m_{k-1} - mc): qbar = q * inter_factor
     Func q_inter{"q_inter"};  // qbar of the spec
@@ -125,6 +126,9 @@ inline Expr divided_by_den(const ChunkwiseFuncs &f, const Expr &x, const Expr &t
 inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs f = {}) {
     const bool states_given = f.c_state.defined();
     f.token_stats_given = f.den.defined();
+    if (in.h_from_products && !in.tensor_cores) {
+        throw std::invalid_argument("define_chunkwise: h_from_products needs the tensor-core products");
+    }
     if (f.token_stats_given != f.m_out.defined()) {
         throw std::invalid_argument("define_chunkwise: den and m_out come given together or not at all");
     }
@@ -234,9 +238,7 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
     Expr intra_decay = scale * weight_exp(in, f.intra_log_weight(sigma, tau, c, bh) - f.m_out(tau, c, bh));
     f.intra_weight(sigma, tau, c, bh) = f.scores(sigma, tau, c, bh) * intra_decay;
 
-    if (in.h_from_products) {
-        // defined below, after the normalizer
-    } else if (in.tensor_cores) {
+    if (in.tensor_cores && !in.h_from_products) {  // (h_from_products: h is defined after the normalizer)
         // The state product in TF32 (the state stays float32), the intra-chunk one on the operands' type.
         f.w_operand(sigma, tau, c, bh) = operand(f.intra_weight(sigma, tau, c, bh));
         ProductOperand q_part = in.float32_in_place ? q_operand(in, true) : ProductOperand{f.q_inter, true};
@@ -247,7 +249,7 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
         Expr h_inter = f.h_inter(dv, t_tau, t_c, bh);
         if (in.float32_in_place) h_inter *= f.inter_factor(t_tau, t_c, bh);
         f.h_num(dv, t, bh) = h_inter + product_entry(f.h_intra(dv, t_tau, t_c, bh));
-    } else {
+    } else if (!in.tensor_cores) {
         f.h_num(dv, t, bh) = 0.0f;
         // The states are a generator output, which a register block past DHV must not read out of: clamped, with
         // likely() so that Halide keeps the clamp out of the blocks that lie inside.
@@ -285,9 +287,7 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
         // Every weight summed (the zeros too): the lane's loads of a group are then all in flight at once, which
         // the stage, waiting on memory, needs more than the work saved.
         f.operand_den_sum = define_den(f.operand_den_dot, false);
-        Expr den_inverse = 1.0f / normalizer(f.operand_den_dot(tau, c, bh), floor, in.eps);
-        if (f.token_stats_given) den_inverse = 1.0f / f.den(tau, c, bh);
-        f.operand_den_inverse(tau, c, bh) = den_inverse;
+        f.operand_den_inverse(tau, c, bh) = 1.0f / normalizer(f.operand_den_dot(tau, c, bh), floor, in.eps);
         Var x = f.x;
         Expr scaled = f.operand_den_inverse(tau, c, bh);
         Var which = f.which;
