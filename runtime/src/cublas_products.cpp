@@ -83,20 +83,27 @@ struct Batch {
     int c0, chunks, h0, heads;
 };
 
-// An operand of the product: a stored one, a(k, x, c, bh) or a(x, k, c, bh), or (chunk > 0) a token-major input
-// read in place, a(feature, c * chunk + position, bh), position being x when k_inner, else k.
-struct Operand {
+// Where a product's matrices lie in a buffer: stored per chunk, x(i, j, c, bh), or (chunk > 0) token-major,
+// x(i, c * chunk + j, bh).
+struct Layout {
     halide_buffer_t *buf;
-    bool k_inner;
     int chunk;
 
-    // The address of element (i, j) of the operand's (chunk, head) matrix, i along dim 0.
+    // The address of element (i, j) of the (chunk, head) matrix, i along dim 0.
     const void *at(int64_t i, int64_t j, int64_t c, int64_t head) const {
         return chunk ? address(buf, {i, c * chunk + j, head}) : address(buf, {i, j, c, head});
     }
     int64_t chunk_stride() const { return chunk ? int64_t(chunk) * buf->dim[1].stride : buf->dim[2].stride; }
     int64_t head_stride() const { return buf->dim[chunk ? 2 : 3].stride; }
     int ld() const { return buf->dim[1].stride; }
+};
+
+// An operand of the product: a stored one, a(k, x, c, bh) or a(x, k, c, bh), or (chunk > 0) a token-major input
+// read in place, a(feature, c * chunk + position, bh), position being x when k_inner, else k.
+struct Operand : Layout {
+    bool k_inner;
+
+    Operand(halide_buffer_t *b, bool k_inner_, int chunk_) : Layout{b, chunk_}, k_inner(k_inner_) {}
     // The region a bounds query asks for: k in [0, k), x in [x_min, x_min + x_extent), the batch's chunks and
     // heads; an input's tokens end at seq_len.
     void require(int k, int x_min, int x_extent, const Batch &batch, int seq_len) const {
@@ -122,10 +129,7 @@ struct Operand {
 
 // The product's result: out(m, n, c, bh), or (chunk > 0) token-major out(m, c * chunk + n, bh), whose partial last
 // chunk has only the tokens up to seq_len.
-struct Result {
-    halide_buffer_t *buf;
-    int chunk;
-
+struct Result : Layout {
     int m0() const { return buf->dim[0].min; }
     int m() const { return buf->dim[0].extent; }
     int n0() const { return chunk ? 0 : buf->dim[1].min; }
@@ -136,12 +140,8 @@ struct Result {
         return {t0 / chunk, (t_end + chunk - 1) / chunk - t0 / chunk, buf->dim[2].min, buf->dim[2].extent};
     }
     void *at(int64_t i, int64_t j, int64_t c, int64_t head) const {
-        const uint8_t *p = chunk ? address(buf, {i, c * chunk + j, head}) : address(buf, {i, j, c, head});
-        return const_cast<uint8_t *>(p);
+        return const_cast<void *>(Layout::at(i, j, c, head));
     }
-    int64_t chunk_stride() const { return chunk ? int64_t(chunk) * buf->dim[1].stride : buf->dim[2].stride; }
-    int64_t head_stride() const { return buf->dim[chunk ? 2 : 3].stride; }
-    int ld() const { return buf->dim[1].stride; }
 };
 
 // What every product of a call shares: its context, stream and handle.
@@ -266,33 +266,6 @@ int product(const ProductCall &pc, const Operand &a, const Operand &b, int k, co
     return products(chunks - 1, 1, rows, cols, kk);
 }
 
-}  // namespace
-}  // namespace hmlstm::detail
-
-using namespace hmlstm::detail;
-
-// out(m, n, c, bh) = sum_k a * b, batched over (c, bh). `a` is a(k, m, c, bh) when a_k_inner, else a(m, k, c, bh);
-// `b` is b(k, n, c, bh) when b_k_inner, else b(n, k, c, bh); an operand with a chunk size (a_chunk, b_chunk > 0) is
-// a token-major input of seq_len tokens instead (batched_product.h, ProductOperand). Operands are bfloat16 bits
-// (uint16) or float32 (multiplied in TF32); out is float32, or bfloat16 bits (uint16) for bfloat16 operands.
-extern "C" int hmlstm_cublas_batched_product(void *user_context, halide_buffer_t *a_buf, halide_buffer_t *b_buf, int k,
-                                             int a_k_inner, int b_k_inner, int a_chunk, int b_chunk, int seq_len,
-                                             halide_buffer_t *out) {
-    const Operand a{a_buf, a_k_inner != 0, a_chunk}, b{b_buf, b_k_inner != 0, b_chunk};
-    const Result result{out, 0};
-    // A bounds query passes every operand as a query buffer of its own; an input's comes with the input's
-    // addresses, so that only out tells the query apart.
-    if (out->is_bounds_query() || a_buf->is_bounds_query() || b_buf->is_bounds_query()) {
-        a.require(k, result.m0(), result.m(), result.batch(), seq_len);
-        b.require(k, result.n0(), result.n(), result.batch(), seq_len);
-        return 0;
-    }
-    ProductCall pc{};
-    std::unique_ptr<ScopedContext> scoped;
-    if (int r = begin(user_context, pc, scoped)) return r;
-    return product(pc, a, b, k, result, seq_len, 0.0f);
-}
-
 // One index of dimension `d` of a buffer, as a buffer of one dimension fewer (the same memory).
 halide_buffer_t slice(const halide_buffer_t *b, int d, int index, halide_dimension_t *dims) {
     halide_buffer_t s = *b;
@@ -308,6 +281,33 @@ halide_buffer_t slice(const halide_buffer_t *b, int d, int index, halide_dimensi
     return s;
 }
 
+}  // namespace
+}  // namespace hmlstm::detail
+
+using namespace hmlstm::detail;
+
+// out(m, n, c, bh) = sum_k a * b, batched over (c, bh). `a` is a(k, m, c, bh) when a_k_inner, else a(m, k, c, bh);
+// `b` is b(k, n, c, bh) when b_k_inner, else b(n, k, c, bh); an operand with a chunk size (a_chunk, b_chunk > 0) is
+// a token-major input of seq_len tokens instead (batched_product.h, ProductOperand). Operands are bfloat16 bits
+// (uint16) or float32 (multiplied in TF32); out is float32, or bfloat16 bits (uint16) for bfloat16 operands.
+extern "C" int hmlstm_cublas_batched_product(void *user_context, halide_buffer_t *a_buf, halide_buffer_t *b_buf, int k,
+                                             int a_k_inner, int b_k_inner, int a_chunk, int b_chunk, int seq_len,
+                                             halide_buffer_t *out) {
+    const Operand a{a_buf, a_k_inner != 0, a_chunk}, b{b_buf, b_k_inner != 0, b_chunk};
+    const Result result{{out, 0}};
+    // A bounds query passes every operand as a query buffer of its own; an input's comes with the input's
+    // addresses, so that only out tells the query apart.
+    if (out->is_bounds_query() || a_buf->is_bounds_query() || b_buf->is_bounds_query()) {
+        a.require(k, result.m0(), result.m(), result.batch(), seq_len);
+        b.require(k, result.n0(), result.n(), result.batch(), seq_len);
+        return 0;
+    }
+    ProductCall pc{};
+    std::unique_ptr<ScopedContext> scoped;
+    if (int r = begin(user_context, pc, scoped)) return r;
+    return product(pc, a, b, k, result, seq_len, 0.0f);
+}
+
 // out(m, t, bh) = a1 b1 + a2 b2, token-major (t = c * chunk + n, the last chunk ending at seq_len), float32: two
 // products of the layouts above, the second added to the first's result in place (beta = 1), so that no pass over
 // out sums them. b1 and b2 are one stored buffer b(k, which, n, c, bh), which = 0 and 1, both k-inner. k1, k2: the
@@ -320,7 +320,7 @@ extern "C" int hmlstm_cublas_sum_of_products(void *user_context, halide_buffer_t
     halide_buffer_t b1_buf = slice(b_buf, 1, 0, dims1), b2_buf = slice(b_buf, 1, 1, dims2);
     const Operand a1{a1_buf, a1_k_inner != 0, a1_chunk}, b1{&b1_buf, true, 0};
     const Operand a2{a2_buf, a2_k_inner != 0, a2_chunk}, b2{&b2_buf, true, 0};
-    const Result result{out, chunk};
+    const Result result{{out, chunk}};
     if (out->is_bounds_query() || a1_buf->is_bounds_query() || a2_buf->is_bounds_query() || b_buf->is_bounds_query()) {
         const Batch batch = result.batch();
         a1.require(k1, result.m0(), result.m(), batch, seq_len);
