@@ -74,10 +74,15 @@ struct ChunkwiseFuncs {
     bool token_stats_given = false;
     Func den_inverse{"den_inverse"};  // 1 / den per position; tensor_cores only (divided_by_den)
     LaneSum den_sum;  // h_den_dot's two sums in a warp's order (lane_sum.h); tensor_cores only
-    // h_from_products only: (x, which, tau, c, bh) = q_inter / den at feature x (which = 0), W / den at key
-    // position x (which = 1), each zero past its extent; and the normalizer they divide by, computed where they
-    // are (its own copy of den's sums: den itself then serves only the per-token output).
-    Func product_operands{"product_operands"};
+    // h_from_products only (define_product_operands): (x, which, tau, c, bh) = q_inter / den at feature x
+    // (which = 0), W / den at key position x (which = 1), each zero past its extent; the values before the scaling
+    // over the first operand_span features (operand_values); and the normalizer they divide by, summed from those
+    // values (its own copy of den's sums: den itself then serves only the per-token output).
+    Func operand_values{"operand_values"}, product_operands{"product_operands"};
+    static constexpr int operand_block = 128;  // features of a warp's pass of 4 per lane
+    int operand_span = 0;                      // max(operand_block, the chunk size)
+    Expr operands_fit;                         // max(DHQK, L) <= operand_span: every feature is in the span
+    Expr operand_extent;                       // product_operands' features: max(DHQK, L) in blocks, >= the span
     Func operand_den_dot{"operand_den_dot"}, operand_den_inverse{"operand_den_inverse"};
     LaneSum operand_den_sum;
     Var x{"x"}, which{"which"};
@@ -118,6 +123,45 @@ inline ProductOperand v_operand(const ChunkwiseInputs &in, bool k_inner) {
 // error, under their 16-bit bound); the others divide.
 inline Expr divided_by_den(const ChunkwiseFuncs &f, const Expr &x, const Expr &tau, const Expr &c, const Expr &bh) {
     return f.den_inverse.defined() ? x * f.den_inverse(tau, c, bh) : x / f.den(tau, c, bh);
+}
+
+// h_from_products: h's two scaled operands, product_operands(x, which, tau, c, bh) = operand_values / den, and the
+// normalizer den they divide by, its sums over the operands' values themselves (operand_den_sum, every weight, the
+// zeros too). operand_values, q_inter (which = 0) and the intra-chunk weights (which = 1), each zero past its
+// extent, is a stage over the first operand_span features only, in the order a warp's lanes hold them (4
+// consecutive ones each: the sums' blocked order), so that a schedule may keep a position's values in registers
+// for both the sums and the stores; features past the span (a head dim over it) are computed where they are read.
+inline void define_product_operands(const ChunkwiseInputs &in, ChunkwiseFuncs &f, const Expr &L, const Expr &floor) {
+    Var x = f.x, which = f.which, tau = f.tau, c = f.c, bh = f.bh;
+    const int span = std::max(ChunkwiseFuncs::operand_block, in.chunk);
+    f.operand_span = span;
+    f.operands_fit = Halide::max(in.dhqk, L) <= span;
+    auto value = [&](const Expr &x, const Expr &which) {
+        return Halide::select(
+            which == 0, Halide::select(x < in.dhqk, f.q_chunk(x, tau, c, bh) * f.inter_factor(tau, c, bh), 0.0f),
+            Halide::select(x < L, f.intra_weight(Halide::min(x, L - 1), tau, c, bh), 0.0f));
+    };
+    f.operand_values(x, which, tau, c, bh) = value(x, which);
+    auto n_state = [&](const Expr &d) {  // zero past DHQK, where q_inter is zero too
+        return Halide::select(d < in.dhqk, f.n_state(Halide::min(d, in.dhqk - 1), c, bh), 0.0f);
+    };
+    // The weights fit the span (L <= span); q_inter's features past it, if any, come last.
+    f.operand_den_sum = define_row_sum(
+        f.operand_den_dot, {tau, c, bh},
+        {{[&](const Expr &d) { return f.operand_values(d, 0, tau, c, bh) * n_state(d); }, span},
+         {[&](const Expr &s) { return f.operand_values(s, 1, tau, c, bh); }, span},
+         {[&](const Expr &d) { return value(d + span, 0) * n_state(d + span); }, Halide::max(in.dhqk - span, 0)}},
+        true, LaneSum::Order::blocked);
+    f.operand_den_inverse(tau, c, bh) = 1.0f / normalizer(f.operand_den_dot(tau, c, bh), floor, in.eps);
+    // Stored from operand_values where every feature is in the span, else computed again: a schedule specializes
+    // on operands_fit (a read of operand_values past the span, even one a select discards, would be a read of
+    // another lane's registers).
+    Expr stored = Halide::select(f.operands_fit, f.operand_values(x, which, tau, c, bh), value(x, which));
+    f.product_operands(x, which, tau, c, bh) = stored * f.operand_den_inverse(tau, c, bh);
+    // Every feature either product reads, in whole blocks, at least the span.
+    Expr extent = Halide::max(in.dhqk, L);
+    const int block = ChunkwiseFuncs::operand_block;
+    f.operand_extent = Halide::max((extent + block - 1) / block * block, span);
 }
 
 // `f` may come with c_state, n_state and m_state set: undefined Funcs (a generator's outputs) get the state scan,
@@ -263,7 +307,7 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
     Expr floor = Halide::select(in.stabilize_correctly, in.norm_val * Halide::exp(-f.m_out(tau, c, bh)), in.norm_val);
     // skip_past_tau: the sum of the weights stops at tau (those past it are zero) where a warp can skip them.
     auto define_den = [&](Func den_dot, bool skip_past_tau) {
-        LaneSum sum = define_row_sum(
+        return define_row_sum(
             den_dot, {tau, c, bh},
             {{[&](const Expr &d) {  // q_inter . n
                   Expr q = in.float32_in_place ? f.q_chunk(d, tau, c, bh) * f.inter_factor(tau, c, bh)
@@ -277,23 +321,13 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
               },
               L, skip_past_tau ? Expr(tau) : Expr()}},  // causal: the weights past tau are zero
             in.tensor_cores);
-        return sum;
     };
     if (!f.token_stats_given) {
         f.den_sum = define_den(f.h_den_dot, true);
         f.den(tau, c, bh) = normalizer(f.h_den_dot(tau, c, bh), floor, in.eps);
     }
     if (in.h_from_products) {
-        // Every weight summed (the zeros too): the lane's loads of a group are then all in flight at once, which
-        // the stage, waiting on memory, needs more than the work saved.
-        f.operand_den_sum = define_den(f.operand_den_dot, false);
-        f.operand_den_inverse(tau, c, bh) = 1.0f / normalizer(f.operand_den_dot(tau, c, bh), floor, in.eps);
-        Var x = f.x;
-        Expr scaled = f.operand_den_inverse(tau, c, bh);
-        Var which = f.which;
-        f.product_operands(x, which, tau, c, bh) = Halide::select(
-            which == 0, Halide::select(x < in.dhqk, f.q_chunk(x, tau, c, bh) * f.inter_factor(tau, c, bh), 0.0f),
-            Halide::select(x < L, f.intra_weight(Halide::min(x, L - 1), tau, c, bh), 0.0f)) * scaled;
+        define_product_operands(in, f, L, floor);
         f.h = tensor_core_product_sum("h", {f.c_state, false}, v_operand(in, false), f.product_operands, in.dhqk, L,
                                       in.chunk, S);
     } else {

@@ -17,10 +17,17 @@ namespace hmlstm {
 struct LaneSum {
     static constexpr int lanes = 32;
     static constexpr int pass_group = 4;  // a lane's terms come in groups of this many (a head dim of 128: one)
+    // Which features a lane sums. Interleaved: lane u takes u, u + 32, u + 64, ... (a pass over the lanes reads 32
+    // consecutive features). Blocked: lane u takes the pass_group consecutive features from pass_group * u in each
+    // span of 128, the features a lane holds when a stage stores 4 consecutive ones per lane (16-byte vectors).
+    enum class Order { interleaved, blocked };
     Var u{"u"};
     Func partial;             // (u, args...): one update per range of terms
     std::vector<Func> steps;  // the butterfly; steps.back()(u, args...) is the whole sum at every u
     std::vector<Var> args;
+    // Per range: in blocked order, its number of passes where known when defined (a schedule may unroll them all,
+    // so that the terms' indices are constants), else 0.
+    std::vector<int> pass_counts;
     Expr total() const {  // the sum, as lane 0 holds it
         std::vector<Expr> at{0};
         at.insert(at.end(), args.begin(), args.end());
@@ -39,7 +46,8 @@ struct LaneSumTerms {
 };
 
 inline LaneSum define_lane_sum(const std::string &name, const std::vector<Var> &args,
-                               const std::vector<LaneSumTerms> &ranges) {
+                               const std::vector<LaneSumTerms> &ranges,
+                               LaneSum::Order order = LaneSum::Order::interleaved) {
     LaneSum s;
     s.args = args;
     s.partial = Func(name + "_lanes");
@@ -54,9 +62,15 @@ inline LaneSum define_lane_sum(const std::string &name, const std::vector<Var> &
         // Passes over the lanes in whole groups of `pass_group` (features past the extent add zeros), so that a
         // schedule may unroll a group without a guard.
         const int group = LaneSum::pass_group, span = LaneSum::lanes * group;
+        const bool blocked = order == LaneSum::Order::blocked;
+        const auto known_extent = Halide::Internal::as_const_int(range.extent);
+        s.pass_counts.push_back(blocked && known_extent ? int((*known_extent + span - 1) / span * group) : 0);
         RDom r(0, (range.extent + span - 1) / span * group, name + "_r" + std::to_string(k));
-        if (range.last.defined()) r.where(r * LaneSum::lanes <= range.last);
-        Expr feature = r * LaneSum::lanes + s.u;
+        // The first feature of pass r's 32 (interleaved), or of its span of 128 (blocked): the causal skip drops
+        // the passes (the spans) that lie wholly past `last`.
+        Expr first = blocked ? r / group * span : r * LaneSum::lanes;
+        if (range.last.defined()) r.where(first <= range.last);
+        Expr feature = blocked ? first + s.u * group + r % group : first + s.u;
         s.partial(at(s.u)) +=
             Halide::select(feature < range.extent, range.term(Halide::min(feature, range.extent - 1)), 0.0f);
     }
@@ -71,12 +85,13 @@ inline LaneSum define_lane_sum(const std::string &name, const std::vector<Var> &
 }
 
 // fn(args) = the sum of every range's terms: in a warp's order when `warp_order` (the returned LaneSum is what a
-// schedule maps onto lanes), else one RDom reduction per range in feature order (the LaneSum's partial undefined).
+// schedule maps onto lanes; `order` says which features a lane takes), else one RDom reduction per range in feature
+// order (the LaneSum's partial undefined).
 inline LaneSum define_row_sum(Func fn, const std::vector<Var> &args, const std::vector<LaneSumTerms> &ranges,
-                              bool warp_order) {
+                              bool warp_order, LaneSum::Order order = LaneSum::Order::interleaved) {
     const std::vector<Expr> at(args.begin(), args.end());
     if (warp_order) {
-        LaneSum s = define_lane_sum(fn.name(), args, ranges);
+        LaneSum s = define_lane_sum(fn.name(), args, ranges, order);
         fn(at) = s.total();
         return s;
     }

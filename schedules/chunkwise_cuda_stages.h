@@ -54,15 +54,26 @@ struct ChunkwiseCudaStages {
     // The float32 forward's scaled operands of h's two products, product_operands(x, which, tau, c, bh): a warp per
     // position tau, its lanes over x, 4 consecutive ones each (16-byte stores, as tiled_vectors), both operands'
     // rows in turn; the position's normalizer in the same warp first, its sums on the lanes (as lane_sums), which
-    // every lane then reads.
+    // every lane then reads. The operands' values over the span in the warp's registers, 4 consecutive ones per
+    // lane per block of 128, the features the lane sums (blocked order) and stores: each weight's exponential and
+    // each load once, where the stores computed them again (H100, fp32 at B=1: 0.142 -> 0.097 ms per call, 48 ->
+    // 32 registers, docs/benchmarks-gpu.md session 28). Past the span (a head dim over it) the stores compute theirs.
     void scaled_operands() {
         Halide::Func fn = f.product_operands;
         const int lanes = LaneSum::lanes, rows = std::max(1, tx * ty / lanes);
-        fn.compute_root().align_bounds(f.x, 4 * lanes).align_storage(f.x, 4 * lanes).bound(f.which, 0, 2)
+        fn.compute_root().bound(f.x, 0, f.operand_extent).align_storage(f.x, 4 * lanes).bound(f.which, 0, 2)
             .fuse(f.c, f.bh, cb).split(f.x, x_o, x_i, 4 * lanes, Halide::TailStrategy::RoundUp)
             .split(x_i, x_i, x_v, 4).split(f.tau, y_o, y_i, rows, guard)
             .reorder(x_v, x_i, f.which, x_o, y_i, y_o, cb).vectorize(x_v).unroll(f.which).gpu_lanes(x_i)
             .gpu_threads(y_i).gpu_blocks(y_o, cb);
+        // Every feature in the span: the loop over its blocks has a known length, unrolled, so that the values are
+        // read from registers (a loop would index them at run time, from local memory).
+        fn.specialize(f.operands_fit).unroll(x_o);
+        Halide::Func values = f.operand_values;
+        values.compute_at(fn, y_i).bound(f.x, 0, f.operand_span).bound(f.which, 0, 2)
+            .bound_extent(f.tau, 1).bound_extent(f.c, 1).bound_extent(f.bh, 1).store_in(Halide::MemoryType::Register)
+            .split(f.x, x_o, x_i, 4 * lanes).split(x_i, x_i, x_v, 4).reorder(x_v, x_i, f.which, x_o)
+            .vectorize(x_v).unroll(f.which).unroll(x_o).gpu_lanes(x_i);
         on_lanes(f.operand_den_sum, fn, y_i);
     }
     // An output per token, out(x, t, bh), from the chunk layout: 4 consecutive features per thread, for more loads
@@ -100,8 +111,14 @@ struct ChunkwiseCudaStages {
         for (Halide::Func stage : stages) stage.compute_at(fn, at).bound(s.u, 0, LaneSum::lanes).gpu_lanes(s.u);
         Halide::Func partial = s.partial;
         for (int k = 0; k < partial.num_update_definitions(); k++) {
-            partial.update(k).gpu_lanes(s.u).unroll(partial.rvars(k)[0], LaneSum::pass_group,
-                                                    Halide::TailStrategy::GuardWithIf);
+            Halide::Stage stage = partial.update(k);
+            stage.gpu_lanes(s.u);
+            // A range of known length unrolled whole (its terms may then be read from registers), else by groups.
+            if (s.pass_counts[k] > 0) {
+                stage.unroll(partial.rvars(k)[0]);
+            } else {
+                stage.unroll(partial.rvars(k)[0], LaneSum::pass_group, Halide::TailStrategy::GuardWithIf);
+            }
         }
     }
     // A serial scan, update `u` of `fn` over `r` (the thread's own loop), in groups of `scan_group` steps: the
