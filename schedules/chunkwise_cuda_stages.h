@@ -56,8 +56,8 @@ struct ChunkwiseCudaStages {
     // rows in turn; the position's normalizer in the same warp first, its sums on the lanes (as lane_sums), which
     // every lane then reads. The operands' values over the span in the warp's registers, 4 consecutive ones per
     // lane per block of 128, the features the lane sums (blocked order) and stores: each weight's exponential and
-    // each load once, where the stores computed them again (H100, fp32 at B=1: 0.142 -> 0.097 ms per call, 48 ->
-    // 32 registers, docs/benchmarks-gpu.md session 28). Past the span (a head dim over it) the stores compute theirs.
+    // each load once, where the stores computed them again (H100, fp32 at B=1: 0.142 -> 0.097 ms per call, 64 ->
+    // 48 registers, docs/benchmarks-gpu.md session 28). Past the span (a head dim over it) the stores compute theirs.
     void scaled_operands() {
         Halide::Func fn = f.product_operands;
         const int lanes = LaneSum::lanes, rows = std::max(1, tx * ty / lanes);
