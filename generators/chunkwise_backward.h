@@ -41,7 +41,7 @@ struct ChunkwiseBackwardFuncs {
     Func dc_delta{"dc_delta"};    // qbar^T dH of one chunk, (dv, dqk, c, bh)
     Func q_scaled{"q_scaled"};    // qbar / den, dc_delta's stored operand; tensor_cores only
     Func dc_next{"dc_next"};      // G_{c+1}, c = 0..K-1: the gradient of the state after chunk c
-    Func dc_next_bits{"dc_next_bits"};  // G as bfloat16 bits, where gradient_bits
+    Func dc_next_bits{"dc_next_bits"};  // G as bfloat16 bits (rows hi, then lo), where gradient_bits
     Func v_transposed{"v_transposed"}, c_transposed{"c_transposed"}, dc_next_transposed{"dc_next_transposed"};
     Func v_weighted{"v_weighted"};  // v * w, the operand of the SIMT path's dk_state
     Func d_weight{"d_weight"}, intra_decay{"intra_decay"};
@@ -116,7 +116,16 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     b.dc_initial(dv, dqk, bh) =
         f.state_decay(0, bh) * b.dc_next(dv, dqk, 0, bh) + b.dc_delta(dv_delta, dqk, 0, bh);
     const bool bits = gradient_bits(in);
-    if (bits) b.dc_next_bits(dv, dqk, c, bh) = product_operand(b.dc_next(dv, dqk, c, bh), in.qkv_type);
+    if (bits) {
+        // Rows [0, DHQK) hold G rounded to bfloat16 (hi), rows [DHQK, 2 DHQK) what that rounding left (lo, G - hi
+        // rounded), so that the product with v gives k^T G v, the state gate's terms, to about 2^-17 (hi alone: 2^-9
+        // per entry of G, which extreme gates amplify in df past the 16-bit bound). dv's product reads hi only.
+        Expr is_hi = dqk < in.dhqk;
+        Expr g = b.dc_next(dv, feature(Halide::select(is_hi, dqk, dqk - in.dhqk), in.dhqk), c, bh);
+        Expr hi = widen(narrow(g, in.qkv_type));
+        Expr lo = Halide::select(Halide::is_finite(hi), g - hi, 0.0f);
+        b.dc_next_bits(dv, dqk, c, bh) = product_operand(Halide::select(is_hi, g, lo), in.qkv_type);
+    }
 
     // The intra-chunk part, as in the parallel backward.
     b.v_transposed(sigma, dv, c, bh) = f.v_chunk(dv, sigma, c, bh);
@@ -191,10 +200,14 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
         b.inter_gate, {tau, c, bh},
         {{[&](const Expr &d) { return f.q_chunk(d, tau, c, bh) * b.dq_inter(d, tau, c, bh); }, in.dhqk}},
         in.tensor_cores);
-    b.state_gate_sum = define_row_sum(
-        b.state_gate, {sigma, c, bh},
-        {{[&](const Expr &d) { return f.k_chunk(d, sigma, c, bh) * b.dk_state(d, sigma, c, bh); }, in.dhqk}},
-        in.tensor_cores);
+    auto state_gate_term = [&](const Expr &d) {
+        Expr dk_state = b.dk_state(d, sigma, c, bh);
+        if (bits) {  // plus the product's rows from G's remainder (dc_next_bits above)
+            dk_state += f.state_weight(sigma, c, bh) * b.dk_state_unweighted(d + in.dhqk, sigma, c, bh);
+        }
+        return f.k_chunk(d, sigma, c, bh) * dk_state;
+    };
+    b.state_gate_sum = define_row_sum(b.state_gate, {sigma, c, bh}, {{state_gate_term, in.dhqk}}, in.tensor_cores);
     // Through the transposed Funcs (the same values; inline, G(dv, dqk) C(dv, dqk)), so that a schedule holding
     // both transposed reads the two in one layout.
     b.decay_gate_rows(dv, c, bh) = 0.0f;
