@@ -13,6 +13,7 @@
 #include "validate.h"
 #include "cuda_device.h"
 #include "scratch_cache.h"
+#include "subnormals.h"
 
 namespace hmlstm {
 
@@ -238,6 +239,7 @@ int64_t group_size(const Shape &s, double scratch_bytes_per_slice) {
 template <typename Call>
 Error for_each_group(const char *function, const Shape &s, Memory &mem, int64_t per_call, bool discards, Call call) {
     install_halide_hooks();
+    FlushSubnormals flush;  // the calling thread's own share of the kernels' work
     Error e = borrow(function, &mem, zero_floats(s, per_call), discards ? discard_floats(s, per_call) : 0);
     if (!e.ok()) return e;
     const int64_t heads = s.B * s.NH;

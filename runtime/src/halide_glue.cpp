@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "scratch_cache.h"
+#include "subnormals.h"
 
 #ifdef HMLSTM_WITH_CUDA
 #include "HalideRuntimeCuda.h"
@@ -95,6 +96,8 @@ void install_halide_hooks() {
         halide_set_error_handler(hmlstm_error_handler);
         halide_set_custom_malloc(scratch_malloc);
         halide_set_custom_free(scratch_free);
+        halide_set_custom_do_task(flushing_do_task);
+        halide_set_custom_do_loop_task(flushing_do_loop_task);
 #ifdef HMLSTM_WITH_CUDA
         halide_acquire_context = halide_set_cuda_acquire_context(acquire_cuda_context);
         halide_get_stream = halide_set_cuda_get_stream(get_cuda_stream);

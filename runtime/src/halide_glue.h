@@ -39,8 +39,9 @@ struct CallContext {
     void *cuda_stream = nullptr;
 };
 
-// Installs, once per process, the error handler (Halide's default would only print) and the scratch allocator
-// (scratch_cache.h); with CUDA, the context and stream handlers. All belong to the Halide runtime linked into
+// Installs, once per process, the error handler (Halide's default would only print), the scratch allocator
+// (scratch_cache.h) and the task hooks that flush subnormals (subnormals.h); with CUDA, the context and stream
+// handlers. All belong to the Halide runtime linked into
 // hmlstm, not to any other in the process.
 void install_halide_hooks();
 
