@@ -1,7 +1,7 @@
 // Subnormal floats as zeros inside the CPU kernels. With closing forget gates the state decays through the subnormal
-// range (below 2^-126), where x86 arithmetic takes a microcode assist per operation: the chunkwise forward and
-// backward ran 2.0-2.3x slower at forget gate pre-activations around -3 (docs/precision.md, "Subnormals"). Flushing
-// them changes no value by more than 2^-126 absolute.
+// range (below 2^-126), where x86 arithmetic takes a microcode assist per operation: the chunkwise forward ran 3x
+// slower at forget gate pre-activations around -3 (docs/precision.md, "Subnormals"). Flushing them moves no value by
+// more than 2^-126 absolute.
 #pragma once
 
 #include "HalideRuntime.h"
