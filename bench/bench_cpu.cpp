@@ -163,6 +163,12 @@ int main(int argc, char **argv) {
             check(hmlstm::mlstm_chunkwise_fw(s, closing.qkv(), closing.gates(), closing.h.data(), {}, {}, o));
         });
         flop_row("chunkwise fw, forget gates closing, " + variant_name(s, hmlstm::DType::float32, o), s, ms, flop);
+        // The default options, which scan q, k and v for NaN and infinity before the kernel (check_finite); the
+        // rows above leave that scan out, as the peers have none.
+        hmlstm::ChunkwiseOptions defaults;
+        defaults.chunk_size = 64;
+        ms = median_ms([&] { check(hmlstm::mlstm_chunkwise_fw(s, d.qkv(), d.gates(), d.h.data(), {}, {}, defaults)); });
+        flop_row("chunkwise fw, check_finite on, " + variant_name(s, hmlstm::DType::float32, defaults), s, ms, flop);
     }
     // Chunkwise forward + backward (training), same shape. Backward FLOPs, dense-equivalent at L = 64 like the
     // forward's: per chunk the scores again (L^2 DHQK), dW (L^2 DHV), the intra parts of dq, dk (2 L^2 DHQK) and dv

@@ -1,6 +1,7 @@
 // Every bad argument gives a clear error naming it, and no output is written.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -180,6 +181,17 @@ TEST_CASE("non-finite data follow the documented rule", "[bad_input][cpu]") {
     CHECK(e.status == Status::non_finite_input);
     CHECK(e.message.find("k holds NaN or infinity at flat index 9") != std::string::npos);
     CHECK(fb.untouched());
+
+    // Large tensors are scanned in parallel blocks: the first bad index is reported whichever block finds one first.
+    const hmlstm::Shape large{1, 2, 1024, 128, 128};
+    std::vector<float> q(size_t(2 * 1024 * 128), 0.5f), h(q.size(), 7.0f), gate(size_t(2 * 1024), 0.0f);
+    q[200000] = nan;
+    q[131075] = -inf;
+    q[131077] = nan;
+    e = hmlstm::mlstm_chunkwise_fw(large, {q.data(), q.data(), q.data()}, {gate.data(), gate.data()}, h.data());
+    CHECK(e.status == Status::non_finite_input);
+    CHECK(e.message.find("q holds NaN or infinity at flat index 131075") != std::string::npos);
+    CHECK(std::all_of(h.begin(), h.end(), [](float x) { return x == 7.0f; }));
 }
 
 TEST_CASE("recurrent step: S must be 1 and every state pointer is required", "[bad_input][cpu]") {

@@ -3,14 +3,80 @@
 #include "cuda_device.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <limits>
+
+#include "HalideRuntime.h"
 
 namespace hmlstm::detail {
 
 namespace {
 constexpr double kHalideMaxBytes = 2147483647.0;  // Halide buffers use 32-bit extents and strides
 constexpr double kScratchBudgetBytes = 1024.0 * 1024.0 * 1024.0;
+
+// What a scan looks for in an element's bits.
+struct NonFinite32 {
+    bool operator()(uint32_t bits) const { return (bits & 0x7f800000u) == 0x7f800000u; }
+};
+struct NonFiniteBf16 {
+    bool operator()(uint16_t bits) const { return (bits & 0x7f80u) == 0x7f80u; }
+};
+struct NaN32 {
+    bool operator()(uint32_t bits) const { return (bits & 0x7fffffffu) > 0x7f800000u; }
+};
+
+// The first index of `count` elements whose bits are Bad, or -1. The inputs are tens of MB (a scalar loop with an
+// early exit took 9-15% of a CPU call): blocks go to Halide's thread pool, each reduced without a branch so that it
+// vectorizes, and only the first bad block is searched for its index.
+template <typename Bits, typename Bad>
+class ValueScan {
+public:
+    ValueScan(const void *data, int64_t count) : data_(static_cast<const unsigned char *>(data)), count_(count) {}
+
+    int64_t first_bad() {
+        const int64_t blocks = (count_ + kBlock - 1) / kBlock;
+        if (blocks > 1) {
+            halide_do_par_for(nullptr, task, 0, static_cast<int>(blocks), reinterpret_cast<uint8_t *>(this));
+        } else if (blocks == 1) {
+            task(nullptr, 0, reinterpret_cast<uint8_t *>(this));
+        }
+        const int64_t block = first_bad_block_.load();
+        if (block == kNone) return -1;
+        for (int64_t i = block * kBlock; i < count_; i++) {
+            if (Bad{}(bits(i))) return i;
+        }
+        return -1;  // not reached
+    }
+
+private:
+    static constexpr int64_t kBlock = int64_t(1) << 16, kNone = std::numeric_limits<int64_t>::max();
+
+    Bits bits(int64_t i) const {
+        Bits x;
+        std::memcpy(&x, data_ + i * int64_t(sizeof(Bits)), sizeof(Bits));
+        return x;
+    }
+
+    static int task(void *, int block, uint8_t *closure) {
+        auto &scan = *reinterpret_cast<ValueScan *>(closure);
+        const int64_t begin = block * kBlock, end = std::min(scan.count_, begin + kBlock);
+        unsigned any = 0;
+        for (int64_t i = begin; i < end; i++) any |= unsigned(Bad{}(scan.bits(i)));
+        if (any) {
+            int64_t seen = scan.first_bad_block_.load();
+            while (block < seen && !scan.first_bad_block_.compare_exchange_weak(seen, block)) {
+            }
+        }
+        return 0;
+    }
+
+    const unsigned char *data_;
+    int64_t count_;
+    std::atomic<int64_t> first_bad_block_{kNone};
+};
 }  // namespace
 
 Checker &Checker::fail(Status status, const std::string &what) {
@@ -69,32 +135,18 @@ Checker &Checker::slice_bytes(double bytes, const char *what) {
 
 Checker &Checker::finite(const void *data, DType dtype, int64_t count, const char *name) {
     if (!ok() || data == nullptr) return *this;
-    for (int64_t idx = 0; idx < count; idx++) {
-        bool finite;
-        if (dtype == DType::bfloat16) {
-            uint16_t bits;
-            std::memcpy(&bits, static_cast<const uint16_t *>(data) + idx, 2);
-            finite = (bits & 0x7f80u) != 0x7f80u;
-        } else {
-            finite = std::isfinite(static_cast<const float *>(data)[idx]);
-        }
-        if (!finite) {
-            return fail(Status::non_finite_input,
-                        std::string(name) + " holds NaN or infinity at flat index " + std::to_string(idx));
-        }
-    }
-    return *this;
+    const int64_t idx = dtype == DType::bfloat16 ? ValueScan<uint16_t, NonFiniteBf16>(data, count).first_bad()
+                                                 : ValueScan<uint32_t, NonFinite32>(data, count).first_bad();
+    if (idx < 0) return *this;
+    return fail(Status::non_finite_input,
+                std::string(name) + " holds NaN or infinity at flat index " + std::to_string(idx));
 }
 
 Checker &Checker::no_nan(const float *data, int64_t count, const char *name) {
     if (!ok() || data == nullptr) return *this;
-    for (int64_t idx = 0; idx < count; idx++) {
-        if (std::isnan(data[idx])) {
-            return fail(Status::non_finite_input,
-                        std::string(name) + " holds NaN at flat index " + std::to_string(idx));
-        }
-    }
-    return *this;
+    const int64_t idx = ValueScan<uint32_t, NaN32>(data, count).first_bad();
+    if (idx < 0) return *this;
+    return fail(Status::non_finite_input, std::string(name) + " holds NaN at flat index " + std::to_string(idx));
 }
 
 Checker &Checker::device_range(const void *p, int64_t bytes, const char *name, void *context) {
