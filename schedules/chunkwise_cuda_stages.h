@@ -66,6 +66,9 @@ struct ChunkwiseCudaStages {
             .split(x_i, x_i, x_v, 4).split(f.tau, y_o, y_i, rows, guard)
             .reorder(x_v, x_i, f.which, x_o, y_i, y_o, cb).vectorize(x_v).unroll(f.which).gpu_lanes(x_i)
             .gpu_threads(y_i).gpu_blocks(y_o, cb);
+        // One trip count for every lane: the stores read den from lane 0 (a shuffle), which a loop partitioned per
+        // lane (by the causal weights' bounds) would run in divergent code, wrong on the GPU (session 29's run A).
+        fn.never_partition(x_o);
         // Every feature in the span: the loop over its blocks has a known length, unrolled, so that the values are
         // read from registers (a loop would index them at run time, from local memory).
         fn.specialize(f.operands_fit).unroll(x_o);
