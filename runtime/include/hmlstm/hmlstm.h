@@ -14,7 +14,11 @@
 // error (Status::non_finite_input) naming the tensor and the first bad index. Gates may be +-infinity: i = -inf is
 // a closed input gate, f = +inf an open forget gate. States are not scanned. With check_finite off, non-finite data
 // give unspecified outputs for the affected (batch, head) slices only. Device memory is never scanned (a scan would
-// have to wait for the stream): on CUDA, non-finite data always follow the check_finite-off rule.
+// have to wait for the stream): on CUDA, non-finite data always follow the check_finite-off rule. The scan runs on
+// the kernels' thread pool, at about a tenth of a chunkwise forward's time.
+//
+// Subnormal floats: the CPU kernels read a subnormal input as zero and flush subnormal results to zero (a value moves
+// by at most 2^-126); the calling thread's floating-point modes are as they were after the call.
 //
 // Threads: every call is safe to make from several threads at once; the kernels share one thread pool whose size
 // set_num_threads() sets (default: the number of cores, or the HL_NUM_THREADS environment variable). Host scratch
