@@ -1,9 +1,10 @@
 // Per-position sums over features, and the order they are added in. In a GPU warp's order: 32 partial sums (partial
 // u holds features u, u + 32, u + 64, ..., or in blocked order 4u .. 4u + 3 of each 128), then a butterfly of
-// rotations, lane u adding lane (u + w) mod 32 for w = 16, 8, 4, 2, 1, after which every lane holds the whole sum. The same sum as an RDom reduction, in another order; the tensor-core
-// paths use it for the per-position sums over rows that a warp reads coalesced (a schedule puts u on the lanes and
-// the butterfly on register shuffles: schedules/chunkwise_cuda_stages.h, lane_sums). Halide 21 lowers an
-// rfactor-ed atomic update across lanes only on Metal, so the butterfly is written out.
+// rotations, lane u adding lane (u + w) mod 32 for w = 16, 8, 4, 2, 1, after which every lane holds the whole sum.
+// The same sum as an RDom reduction, in another order; the tensor-core paths use it for the per-position sums over
+// rows that a warp reads coalesced (a schedule puts u on the lanes and the butterfly on register shuffles:
+// schedules/chunkwise_cuda_stages.h, lane_sums). Halide 21 lowers an rfactor-ed atomic update across lanes only on
+// Metal, so the butterfly is written out.
 #pragma once
 
 #include <functional>

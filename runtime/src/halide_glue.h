@@ -41,8 +41,7 @@ struct CallContext {
 
 // Installs, once per process, the error handler (Halide's default would only print), the scratch allocator
 // (scratch_cache.h) and the task hooks that flush subnormals (subnormals.h); with CUDA, the context and stream
-// handlers. All belong to the Halide runtime linked into
-// hmlstm, not to any other in the process.
+// handlers. All belong to the Halide runtime linked into hmlstm, not to any other in the process.
 void install_halide_hooks();
 
 // With CUDA: makes the linker take halide_cuda_allocator.cpp, whose device allocator replaces Halide's.
