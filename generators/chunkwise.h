@@ -42,6 +42,11 @@ struct ChunkwiseInputs {
     // itself. No pass over h or over the normalizer of its own; h stays float32 throughout, so this is not for
     // bfloat16 outputs (their two products would each be rounded).
     bool h_from_products = false;
+    // Where positive, the per-token outputs' sums over a chunk's positions skip the terms past the causal diagonal
+    // (their weights are zero) by aligned blocks of this many positions (causal_positions): a schedule that
+    // computes such a block of tokens at a time, as the CPU's register blocks do, loops over the same positions for
+    // every token of the block. 0: every position, the same values.
+    int causal_block = 0;
 };
 
 struct ChunkwiseFuncs {
@@ -300,8 +305,9 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
         Expr dv_state = Halide::clamp(Halide::likely(dv), 0, in.dhv - 1);
         f.h_num(dv, t, bh) += f.q_inter(f.r_dqk, t_tau, t_c, bh) * f.c_state(dv_state, f.r_dqk, t_c, bh);
         // v read in place: a position past S (a partial last chunk) reads token S - 1, and its weight is exactly 0.
-        Expr v_token = Halide::min(t_c * L + f.r_sigma, S - 1);
-        f.h_num(dv, t, bh) += f.intra_weight(f.r_sigma, t_tau, t_c, bh) * widen(in.v(dv_state, v_token, bh));
+        Expr key = causal_positions(L, t, in.causal_block, true, "r_keys").position;
+        Expr v_token = Halide::min(t_c * L + key, S - 1);
+        f.h_num(dv, t, bh) += f.intra_weight(key, t_tau, t_c, bh) * widen(in.v(dv_state, v_token, bh));
     }
     // The normalizer of position (tau, c, bh): h_den_dot's sums (q_inter . n and the intra-chunk weights), then den.
     Expr floor = Halide::select(in.stabilize_correctly, in.norm_val * Halide::exp(-f.m_out(tau, c, bh)), in.norm_val);

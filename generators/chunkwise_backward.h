@@ -151,7 +151,7 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     b.dc_next_transposed(dqk, dv, c, bh) = b.dc_next(dv, dqk, c, bh);
     b.v_weighted(dv, sigma, c, bh) = f.v_chunk(dv, sigma, c, bh) * f.state_weight(sigma, c, bh);
 
-    Expr r_tau = b.r_tau, r_dv = b.r_dv, r_sigma = f.r_sigma, r_dqk = f.r_dqk;
+    Expr r_dv = b.r_dv, r_dqk = f.r_dqk;
     Expr pos = t % L, chunk = t / L;  // token t's position
     if (in.tensor_cores) {
         // The products with the state C in TF32 (float32 operands), the others on the operands' type.
@@ -184,14 +184,18 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
     } else {
         b.dq_inter(dqk, tau, c, bh) = 0.0f;
         b.dq_inter(dqk, tau, c, bh) += b.c_transposed(dqk, r_dv, c, bh) * b.dh_inter(r_dv, tau, c, bh);
+        // The intra-chunk sums over keys (dq) and over queries (dk, dv) skip the terms past the diagonal.
+        Expr key = causal_positions(L, t, in.causal_block, true, "r_keys").position;
+        Expr query_k = causal_positions(L, t, in.causal_block, false, "r_queries_k").position;
+        Expr query_v = causal_positions(L, t, in.causal_block, false, "r_queries_v").position;
         b.dq(dqk, t, bh) = b.dq_inter(dqk, pos, chunk, bh);
-        b.dq(dqk, t, bh) += f.k_chunk(dqk, r_sigma, chunk, bh) * d_scores(r_sigma, pos, chunk);
+        b.dq(dqk, t, bh) += f.k_chunk(dqk, key, chunk, bh) * d_scores(key, pos, chunk);
         b.dk_state(dqk, sigma, c, bh) = 0.0f;
         b.dk_state(dqk, sigma, c, bh) += b.dc_next_transposed(dqk, r_dv, c, bh) * b.v_weighted(r_dv, sigma, c, bh);
         b.dk(dqk, t, bh) = b.dk_state(dqk, pos, chunk, bh);
-        b.dk(dqk, t, bh) += f.q_chunk(dqk, r_tau, chunk, bh) * d_scores(pos, r_tau, chunk);
+        b.dk(dqk, t, bh) += f.q_chunk(dqk, query_k, chunk, bh) * d_scores(pos, query_k, chunk);
         b.dv(dv, t, bh) = 0.0f;
-        b.dv(dv, t, bh) += b.dh_scaled(dv, r_tau, chunk, bh) * f.intra_weight(pos, r_tau, chunk, bh);
+        b.dv(dv, t, bh) += b.dh_scaled(dv, query_v, chunk, bh) * f.intra_weight(pos, query_v, chunk, bh);
         b.dv(dv, t, bh) += b.dc_next(dv, r_dqk, chunk, bh) * f.k_weighted(r_dqk, pos, chunk, bh);
     }
 

@@ -72,6 +72,12 @@ public:
         ChunkwiseInputs in{q, k, v, igate, fgate, c_initial, n_initial, m_initial,
                            q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(),
                            eps, norm_val, stabilize_correctly, chunk_size, tensor_cores, q.type()};
+        // The CPU's register blocks hold row_block tokens: the causal sums skip by blocks of as many.
+        CpuKnobs cpu_knobs;
+        cpu_knobs.vector_blocks = vector_blocks;
+        cpu_knobs.row_block = row_block;
+        cpu_knobs = resolve_knobs(cpu_knobs, get_target());
+        if (!get_target().has_gpu_feature()) in.causal_block = cpu_knobs.row_block;
         if (tensor_cores) {  // the products read the inputs in place
             in.q_input = q;
             in.k_input = k;
@@ -113,10 +119,7 @@ public:
             schedule_chunkwise_cuda(f, out, chunk_size, tensor_cores, cuda_knobs());
             return;
         }
-        CpuKnobs knobs;
-        knobs.vector_blocks = vector_blocks;
-        knobs.row_block = row_block;
-        schedule_chunkwise_cpu(f, out, chunk_size, resolve_knobs(knobs, get_target()), get_target(), run_time);
+        schedule_chunkwise_cpu(f, out, chunk_size, cpu_knobs, get_target(), run_time);
     }
 };
 
