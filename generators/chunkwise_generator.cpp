@@ -73,10 +73,7 @@ public:
                            q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(),
                            eps, norm_val, stabilize_correctly, chunk_size, tensor_cores, q.type()};
         // The CPU's register blocks hold row_block tokens: the causal sums skip by blocks of as many.
-        CpuKnobs cpu_knobs;
-        cpu_knobs.vector_blocks = vector_blocks;
-        cpu_knobs.row_block = row_block;
-        cpu_knobs = resolve_knobs(cpu_knobs, get_target());
+        const CpuKnobs cpu_knobs = resolve_knobs({vector_blocks, row_block}, get_target());
         if (!get_target().has_gpu_feature()) in.causal_block = cpu_knobs.row_block;
         if (tensor_cores) {  // the products read the inputs in place
             in.q_input = q;
