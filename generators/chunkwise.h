@@ -305,7 +305,7 @@ inline ChunkwiseFuncs define_chunkwise(const ChunkwiseInputs &in, ChunkwiseFuncs
         Expr dv_state = Halide::clamp(Halide::likely(dv), 0, in.dhv - 1);
         f.h_num(dv, t, bh) += f.q_inter(f.r_dqk, t_tau, t_c, bh) * f.c_state(dv_state, f.r_dqk, t_c, bh);
         // v read in place: a position past S (a partial last chunk) reads token S - 1, and its weight is exactly 0.
-        Expr key = causal_positions(L, t, in.causal_block, true, "r_keys").position;
+        Expr key = causal_positions(L, t, t / L * L, in.causal_block, true, "r_keys").position;
         Expr v_token = Halide::min(t_c * L + key, S - 1);
         f.h_num(dv, t, bh) += f.intra_weight(key, t_tau, t_c, bh) * widen(in.v(dv_state, v_token, bh));
     }

@@ -185,9 +185,9 @@ inline ChunkwiseBackwardFuncs define_chunkwise_backward(const ChunkwiseInputs &i
         b.dq_inter(dqk, tau, c, bh) = 0.0f;
         b.dq_inter(dqk, tau, c, bh) += b.c_transposed(dqk, r_dv, c, bh) * b.dh_inter(r_dv, tau, c, bh);
         // The intra-chunk sums over keys (dq) and over queries (dk, dv) skip the terms past the diagonal.
-        Expr key = causal_positions(L, t, in.causal_block, true, "r_keys").position;
-        Expr query_k = causal_positions(L, t, in.causal_block, false, "r_queries_k").position;
-        Expr query_v = causal_positions(L, t, in.causal_block, false, "r_queries_v").position;
+        Expr key = causal_positions(L, t, t / L * L, in.causal_block, true, "r_keys").position;
+        Expr query_k = causal_positions(L, t, t / L * L, in.causal_block, false, "r_queries_k").position;
+        Expr query_v = causal_positions(L, t, t / L * L, in.causal_block, false, "r_queries_v").position;
         b.dq(dqk, t, bh) = b.dq_inter(dqk, pos, chunk, bh);
         b.dq(dqk, t, bh) += f.k_chunk(dqk, key, chunk, bh) * d_scores(key, pos, chunk);
         b.dk_state(dqk, sigma, c, bh) = 0.0f;

@@ -108,27 +108,30 @@ inline RDom define_triangle_cumsum(Func cum, Func log_fgate, const Var &j, const
     return r;
 }
 
-// The positions of token t's chunk (L of them) that a causal sum over the chunk visits: those at or before t
-// (`up_to`, a sum over keys) or at or after it (over queries), widened to the aligned block of `block` tokens that
-// holds t, so that every token of the block has the same range (block 1: exactly those); all L where block is 0.
-// `position` is the chunk position to read at each step of `r`: r itself, or L - 1 - r over queries, so that both
-// bounds are upper bounds on r in global token indices, the form Halide 21's simplifier reduces for each token of a
-// block to the block's own bound (lower bounds, or t % L in place of t - t / L * L, keep a modulo and so a test per
-// token inside the loop).
+// The positions r of token t's chunk (L of them, the first at global token index chunk_start) that a causal sum
+// over the chunk visits: those at or before t (`up_to`, a sum over keys) or at or after it (over queries). With
+// `block` > 1 the range widens to the aligned block of that many tokens holding t, so that every token of a block
+// has the same range; 1: exactly t's; 0: all L (the terms past the diagonal are zero either way). `position` is
+// the chunk position to read at each step: r, or over queries with blocks L - 1 - r, so that both bounds are upper
+// bounds on r, the form Halide 21's simplifier reduces for each token of a block to the block's own (a lower
+// bound, or t % L in place of t - chunk_start, keeps a modulo, and so a test per token inside the loop).
 struct CausalPositions {
     RDom r;
     Expr position;
 };
-inline CausalPositions causal_positions(const Expr &L, const Expr &t, int block, bool up_to, const std::string &name) {
+inline CausalPositions causal_positions(const Expr &L, const Expr &t, const Expr &chunk_start, int block, bool up_to,
+                                        const std::string &name) {
     RDom r(0, L, name);
-    Expr position = up_to || block == 0 ? Expr(r) : L - 1 - r;
-    if (block > 0) {
-        Expr chunk_start = t / L * L, block_start = t / block * block;
-        // Over queries, L - 1 - r >= block_start - chunk_start, with chunk_start on both sides: as written here.
-        Expr bound = up_to ? block_start + (block - 1) : 2 * chunk_start + (L - 1) - block_start;
-        r.where(chunk_start + r <= bound);
+    if (block == 1) r.where(up_to ? chunk_start + r <= t : chunk_start + r >= t);
+    if (block <= 1) return {r, r};
+    Expr block_start = t / block * block;
+    if (up_to) {
+        r.where(chunk_start + r <= block_start + (block - 1));
+        return {r, r};
     }
-    return {r, position};
+    // L - 1 - r >= block_start - chunk_start, with chunk_start on both sides: as written here.
+    r.where(chunk_start + r <= 2 * chunk_start + (L - 1) - block_start);
+    return {r, L - 1 - r};
 }
 
 }  // namespace hmlstm

@@ -11,6 +11,9 @@ struct ParallelInputs {
     Func mask;              // mask(j, t) != 0 keeps key j for query t; only read when use_mask
     Expr use_mask, stabilize_rowwise;
     Expr seq_len, dhqk, dhv, eps;
+    // Where above 1, the sums of h (and of the backward's dq, dk, dv) over keys j <= t (queries t >= j) run by
+    // aligned blocks of this many tokens (causal_positions; a CPU register block's rows); 1: exactly to t.
+    int causal_block = 1;
 };
 
 struct ParallelFuncs {
@@ -68,7 +71,8 @@ inline ParallelFuncs define_parallel(const ParallelInputs &in) {
     f.row_sum(t, bh) = 0.0f;
     f.row_sum(t, bh) += f.weighted_scores(f.r_key, t, bh);
     f.h_num(dv, t, bh) = 0.0f;
-    f.h_num(dv, t, bh) += f.weighted_scores(f.r_key, t, bh) * f.v_in(dv, f.r_key, bh);
+    Expr key_h = causal_positions(S, t, 0, in.causal_block, true, "r_key_h").position;
+    f.h_num(dv, t, bh) += f.weighted_scores(key_h, t, bh) * f.v_in(dv, key_h, bh);
     Expr scale = f.row_scale(t, bh);
     f.den(t, bh) = normalizer(f.row_sum(t, bh) * scale, Halide::exp(-f.stabilizer(t, bh)), in.eps);
     f.h(dv, t, bh) = f.h_num(dv, t, bh) * scale / f.den(t, bh);

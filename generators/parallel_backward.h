@@ -47,17 +47,17 @@ inline ParallelBackwardFuncs define_parallel_backward(const ParallelInputs &in, 
     auto d_scores = [&](const Expr &j_, const Expr &t_) { return b.d_intra(j_, t_, bh)[0]; };
     auto d_log_weight = [&](const Expr &j_, const Expr &t_) { return b.d_intra(j_, t_, bh)[1]; };
 
-    // Causal: the sums run over the keys j <= t of a query (f.r_key), or the queries t >= j of a key (r_query),
-    // skipping the zero gradients above the diagonal (and spanning's over the keys j < t).
-    Expr r_key = f.r_key;
-    RDom r_query(0, S, "r_query");
-    r_query.where(r_query >= j);
+    // Causal: the sums run over the keys j <= t of a query, or the queries t >= j of a key (by blocks of
+    // in.causal_block tokens), skipping the zero gradients above the diagonal (and spanning's over the keys j < t).
+    Expr key_dq = causal_positions(S, t, 0, in.causal_block, true, "r_key_dq").position;
+    Expr query_dk = causal_positions(S, j, 0, in.causal_block, false, "r_query_dk").position;
+    Expr query_dv = causal_positions(S, j, 0, in.causal_block, false, "r_query_dv").position;
     b.dq(dqk, t, bh) = 0.0f;
-    b.dq(dqk, t, bh) += b.k_scaled(dqk, r_key, bh) * d_scores(r_key, t);
+    b.dq(dqk, t, bh) += b.k_scaled(dqk, key_dq, bh) * d_scores(key_dq, t);
     b.dk(dqk, j, bh) = 0.0f;
-    b.dk(dqk, j, bh) += f.q_scaled(dqk, r_query, bh) * d_scores(j, r_query);
+    b.dk(dqk, j, bh) += f.q_scaled(dqk, query_dk, bh) * d_scores(j, query_dk);
     b.dv(dv, j, bh) = 0.0f;
-    b.dv(dv, j, bh) += b.dh_scaled(dv, r_query, bh) * f.weighted_scores(j, r_query, bh);
+    b.dv(dv, j, bh) += b.dh_scaled(dv, query_dv, bh) * f.weighted_scores(j, query_dv, bh);
 
     b.r_rev = RDom(0, S, "r_rev");
     Expr u = S - 1 - b.r_rev;

@@ -33,6 +33,8 @@ public:
         bfloat16_on_bits() = get_target().has_gpu_feature();
         ParallelInputs in{q, k, v, igate, fgate, mask, use_mask, stabilize_rowwise,
                           q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(), eps};
+        const CpuKnobs cpu_knobs = resolve_knobs({vector_blocks, row_block}, get_target());
+        if (!get_target().has_gpu_feature()) in.causal_block = cpu_knobs.row_block;  // a register block's rows
         ParallelFuncs f = define_parallel(in);
         ParallelBackwardFuncs b = define_parallel_backward(in, f, dh);
         dq(f.dqk, f.t, f.bh) = narrow(b.dq(f.dqk, f.t, f.bh), dq.type());
@@ -46,10 +48,7 @@ public:
             schedule_parallel_backward_cuda(f, b, out, resolve_cuda_knobs({gpu_threads, gpu_rows}));
             return;
         }
-        CpuKnobs knobs;
-        knobs.vector_blocks = vector_blocks;
-        knobs.row_block = row_block;
-        schedule_parallel_backward_cpu(f, b, out, resolve_knobs(knobs, get_target()));
+        schedule_parallel_backward_cpu(f, b, out, cpu_knobs);
     }
 };
 

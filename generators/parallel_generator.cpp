@@ -27,18 +27,18 @@ public:
 
     void generate() {
         bfloat16_on_bits() = get_target().has_gpu_feature();
-        ParallelFuncs f = define_parallel({q, k, v, igate, fgate, mask, use_mask, stabilize_rowwise,
-                                           q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(), eps});
+        ParallelInputs in{q, k, v, igate, fgate, mask, use_mask, stabilize_rowwise,
+                          q.dim(1).extent(), q.dim(0).extent(), v.dim(0).extent(), eps};
+        const CpuKnobs cpu_knobs = resolve_knobs({vector_blocks, row_block}, get_target());
+        if (!get_target().has_gpu_feature()) in.causal_block = cpu_knobs.row_block;  // a register block's rows
+        ParallelFuncs f = define_parallel(in);
         h(f.dv, f.t, f.bh) = narrow(f.h(f.dv, f.t, f.bh), h.type());
 
         if (get_target().has_gpu_feature()) {
             schedule_parallel_cuda(f, h, cuda_knobs());
             return;
         }
-        CpuKnobs knobs;
-        knobs.vector_blocks = vector_blocks;
-        knobs.row_block = row_block;
-        schedule_parallel_cpu(f, h, resolve_knobs(knobs, get_target()), get_target());
+        schedule_parallel_cpu(f, h, cpu_knobs, get_target());
     }
 };
 

@@ -48,6 +48,7 @@ void schedule_parallel_backward_cpu(ParallelFuncs &f, ParallelBackwardFuncs &b, 
         Func tiles = acc.in(output);
         tiles.compute_at(output, block)
             .tile(x, y, x_o, y_o, x_i, y_i, cols, rows, TailStrategy::ShiftInwards).vectorize(x_i, vec).unroll(y_i);
+        tiles.align_bounds(y, rows);  // blocks of rows aligned: the causal sums' bound is then one per block
         acc.compute_at(tiles, x_o);
         schedule_register_block(acc, x, y, k);
     };

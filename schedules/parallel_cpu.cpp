@@ -39,6 +39,7 @@ void schedule_parallel_cpu(ParallelFuncs &f, Func h, const CpuKnobs &k, const Ta
     f.weighted_scores.never_partition_all();  // the causal select would otherwise copy the unrolled block 5 times
     f.row_sum.compute_at(h, block);
     tile_from_register_blocks(f.h, f.h_num, f.dv, f.t, at_block, k);
+    f.h.align_bounds(f.t, k.row_block);  // blocks of rows aligned: the causal sums' bound is then one per block
 }
 
 }  // namespace hmlstm
