@@ -18,6 +18,9 @@ struct AttentionInputs {
     Expr qk_swish;    // swish (silu) on q and k before the rotary embeddings
     Expr theta;       // the rotary embeddings' base
     Expr seq_len, dhqk, dhv;
+    // Without a mask, h's sum over keys j <= t runs by aligned blocks of this many queries (causal_positions; a CPU
+    // register block's rows); 1: exactly to t.
+    int causal_block = 1;
 };
 
 struct AttentionFuncs {
@@ -86,7 +89,8 @@ inline AttentionFuncs define_attention(const AttentionInputs &in) {
     f.row_sum(t, bh) = 0.0f;
     f.row_sum(t, bh) += f.weights(f.r_key, t, bh);
     f.h_num(dv, t, bh) = 0.0f;
-    f.h_num(dv, t, bh) += f.weights(f.r_key, t, bh) * f.v_in(dv, f.r_key, bh);
+    Expr key_h = causal_positions(S, t, 0, in.causal_block, true, "r_key_h", in.use_mask).position;
+    f.h_num(dv, t, bh) += f.weights(key_h, t, bh) * f.v_in(dv, key_h, bh);
     // softmax divides by the row sum; a query that sees no key (a custom mask) gets h = 0.
     Expr sum = f.row_sum(t, bh);
     Expr den = Halide::select(in.activation != attention_softmax, 1.0f, sum > 0.0f, sum, 1.0f);

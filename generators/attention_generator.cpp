@@ -24,18 +24,18 @@ public:
 
     void generate() {
         bfloat16_on_bits() = get_target().has_gpu_feature();
-        AttentionFuncs f = define_attention({q, k, v, mask, use_mask, activation, qk_swish, theta, q.dim(1).extent(),
-                                             q.dim(0).extent(), v.dim(0).extent()});
+        AttentionInputs in{q, k, v, mask, use_mask, activation, qk_swish, theta, q.dim(1).extent(),
+                           q.dim(0).extent(), v.dim(0).extent()};
+        const CpuKnobs cpu_knobs = resolve_knobs({vector_blocks, row_block}, get_target());
+        if (!get_target().has_gpu_feature()) in.causal_block = cpu_knobs.row_block;  // a register block's rows
+        AttentionFuncs f = define_attention(in);
         h(f.dv, f.t, f.bh) = narrow(f.h(f.dv, f.t, f.bh), h.type());
 
         if (get_target().has_gpu_feature()) {
             schedule_attention_cuda(f, h, resolve_cuda_knobs({gpu_threads, gpu_rows}));
             return;
         }
-        CpuKnobs knobs;
-        knobs.vector_blocks = vector_blocks;
-        knobs.row_block = row_block;
-        schedule_attention_cpu(f, h, resolve_knobs(knobs, get_target()));
+        schedule_attention_cpu(f, h, cpu_knobs);
     }
 };
 

@@ -119,18 +119,20 @@ struct CausalPositions {
     RDom r;
     Expr position;
 };
+// Where `all_positions` (optional) holds at run time, the sum visits every position (a custom mask's sums).
 inline CausalPositions causal_positions(const Expr &L, const Expr &t, const Expr &chunk_start, int block, bool up_to,
-                                        const std::string &name) {
+                                        const std::string &name, const Expr &all_positions = Expr()) {
     RDom r(0, L, name);
-    if (block == 1) r.where(up_to ? chunk_start + r <= t : chunk_start + r >= t);
+    auto visit = [&](const Expr &bound) { r.where(all_positions.defined() ? all_positions || bound : bound); };
+    if (block == 1) visit(up_to ? chunk_start + r <= t : chunk_start + r >= t);
     if (block <= 1) return {r, r};
     Expr block_start = t / block * block;
     if (up_to) {
-        r.where(chunk_start + r <= block_start + (block - 1));
+        visit(chunk_start + r <= block_start + (block - 1));
         return {r, r};
     }
     // L - 1 - r >= block_start - chunk_start, with chunk_start on both sides: as written here.
-    r.where(chunk_start + r <= 2 * chunk_start + (L - 1) - block_start);
+    visit(chunk_start + r <= 2 * chunk_start + (L - 1) - block_start);
     return {r, L - 1 - r};
 }
 

@@ -28,6 +28,7 @@ void schedule_attention_cpu(AttentionFuncs &f, Func h, const CpuKnobs &k) {
     f.weights.compute_at(h, block).vectorize(f.j, vec, guard);
     f.row_sum.compute_at(h, block);
     tile_from_register_blocks(f.h, f.h_num, f.dv, f.t, at_block, k);
+    f.h.align_bounds(f.t, k.row_block);  // blocks of rows aligned: the causal sum's bound is then one per block
     // Without a mask the keys' loops end at the query (a loop bound); with one they run over every key.
     h.specialize(!f.use_mask);
 }
